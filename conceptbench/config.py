@@ -1,0 +1,133 @@
+"""Read and check the workflow config: schema first, then what a schema cannot say (folders, names, methods).
+
+Every problem becomes a ConfigError whose message names the config key and the fix, raised before any job runs.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import yaml
+
+from .concepts import Concept, ConceptError, discover_concepts, list_image_files
+from .names import check_name
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
+
+# Settings a config may leave out. Values follow the published SD-1.5 recipes where one exists.
+DEFAULTS = {
+    "device": "auto",
+    "seed": 0,
+    "concepts": {},
+    "prior": {"num_images": 200, "steps": 50, "guidance_scale": 7.5, "seed": 100000},
+    "generation": {"num_images": 5, "steps": 50, "guidance_scale": 7.5, "scheduler": "ddim", "seed": 0,
+                   "batch_size": 5, "baseline_phrase": "class"},
+    "prompts": {
+        "image": "a photo of {c}",
+        "context": [
+            "a photo of {c} in a forest", "a photo of {c} in a city", "a photo of {c} in a desert",
+            "a photo of {c} in a field", "a photo of {c} in a kitchen", "a photo of {c} in a bedroom",
+            "an oil painting of {c}", "Elmo holding {c}", "a painting of {c} in a forest",
+        ],
+    },
+    "extractors": {"clip": "openai/clip-vit-base-patch32", "inception": "builtin:tiny", "dino": "facebook/dino-vits16"},
+    "metrics": ["image_similarity_clip", "prompt_similarity_clip", "image_fid_inception", "prompt_fid_inception",
+                "image_similarity_dino", "text_alignment_clip"],
+    "plots": {"grid_thumb": 96, "error_bars": "sd"},
+    "resources": {},
+}
+
+
+class ConfigError(ValueError):
+    """A config problem, explained with the key and the fix."""
+
+
+def _merge(defaults: dict, given: dict) -> dict:
+    merged = copy.deepcopy(defaults)
+    for key, value in given.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict) and key not in ("concepts", "resources"):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _schema_errors(config: dict) -> list[str]:
+    import jsonschema
+
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    messages = []
+    for error in sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path)):
+        key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+        if error.validator == "propertyNames":
+            bad = error.instance
+            messages.append(f"{key}: name {bad!r} is not allowed: use letters, digits, '_' and '-' only, starting "
+                            "with a letter or digit (no '/', spaces or dots); 'reference', 'baseline' and 'targets' "
+                            "are reserved")
+        elif error.validator == "additionalProperties":
+            messages.append(f"{key}: {error.message}; remove it or fix its spelling (see {SCHEMA_PATH.name})")
+        else:
+            messages.append(f"{key}: {error.message}")
+    return messages
+
+
+def validate_config(raw: dict, base_dir: str | Path = ".") -> dict:
+    """Return the config with defaults filled in and `concepts` resolved to Concept objects under `_concepts`.
+
+    Raises ConfigError listing every problem found.
+    """
+    if not isinstance(raw, dict):
+        raise ConfigError("the config must be a mapping of settings (see config.yaml for an example)")
+    errors = _schema_errors(raw)
+    if errors:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(errors))
+    config = _merge(DEFAULTS, raw)
+    base_dir = Path(base_dir)
+
+    from .methods import method_params
+
+    for name, entry in config["methods"].items():
+        try:
+            method_params(entry)
+        except ValueError as exc:
+            raise ConfigError(f"methods.{name}: {exc}") from None
+
+    config["_concepts"] = resolve_concepts(config, base_dir)
+    return config
+
+
+def resolve_concepts(config: dict, base_dir: Path) -> dict[str, Concept]:
+    concepts: dict[str, Concept] = {}
+    if config.get("concepts_dir"):
+        root = base_dir / config["concepts_dir"]
+        try:
+            concepts.update(discover_concepts(root))
+        except ConceptError as exc:
+            raise ConfigError(f"concepts_dir: {exc}") from None
+    for name, entry in config["concepts"].items():
+        check_name(name, "concept")
+        if name in concepts:
+            raise ConfigError(f"concepts.{name}: a concept of that name is also in concepts_dir "
+                              f"{config['concepts_dir']}; rename one of them")
+        folder = base_dir / entry["images"]
+        if not folder.is_dir():
+            raise ConfigError(f"concepts.{name}.images: folder {folder} does not exist; "
+                              "point it at a folder of 3-10 photos of the concept")
+        if not list_image_files(folder):
+            raise ConfigError(f"concepts.{name}.images: folder {folder} holds no images (.png, .jpg, ...); "
+                              "add 3-10 photos of the concept")
+        concepts[name] = Concept(name=name, folder=folder, class_noun=entry["class"], kind=entry.get("kind", "object"))
+    if not concepts:
+        raise ConfigError("no concepts: set concepts_dir to a folder of concept folders, or list them under concepts:")
+    return concepts
+
+
+def load_config_file(path: str | Path, base_dir: str | Path | None = None) -> dict:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    return validate_config(raw or {}, base_dir if base_dir is not None else path.parent)

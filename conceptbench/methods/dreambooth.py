@@ -1,0 +1,54 @@
+"""DreamBooth (Ruiz et al. 2023): fine-tune the UNet (optionally the text encoder) on "a photo of sks <class>",
+with class-prior preservation on images of the class made by the base model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .training import TrainingSetup
+
+DEFAULTS = {
+    "identifier": "sks",
+    "train_text_encoder": False,
+    "prior_preservation": True,
+    "prior_loss_weight": 1.0,
+    "save_half_precision": False,
+}
+
+
+def concept_phrase(concept_name: str, class_noun: str, params: dict) -> str:
+    return f"{params['identifier']} {class_noun}"
+
+
+def uses_prior(params: dict) -> bool:
+    return bool(params["prior_preservation"])
+
+
+def prepare(pipe, concept_name: str, class_noun: str, params: dict) -> TrainingSetup:
+    pipe.vae.requires_grad_(False)
+    pipe.unet.requires_grad_(True)
+    pipe.text_encoder.requires_grad_(bool(params["train_text_encoder"]))
+    trainable = {f"unet.{n}": p for n, p in pipe.unet.named_parameters()}
+    if params["train_text_encoder"]:
+        trainable.update({f"text_encoder.{n}": p for n, p in pipe.text_encoder.named_parameters()})
+    phrase = concept_phrase(concept_name, class_noun, params)
+    return TrainingSetup(
+        trainable=trainable,
+        instance_prompt=f"a photo of {phrase}",
+        class_prompt=f"a photo of {class_noun}" if uses_prior(params) else None,
+        train_text_encoder=bool(params["train_text_encoder"]),
+    )
+
+
+def save(pipe, setup: TrainingSetup, out_dir: Path, params: dict) -> None:
+    if params["save_half_precision"]:
+        pipe.to(dtype=torch.float16)
+    pipe.save_pretrained(out_dir, safe_serialization=True)
+
+
+def load(base_model, checkpoint_dir, params: dict):
+    from ..models import load_pipeline
+
+    return load_pipeline(checkpoint_dir)

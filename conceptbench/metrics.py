@@ -1,0 +1,294 @@
+"""Scores for generated image sets: cosine similarities, Fréchet distances and the tidy rows the workflow writes.
+
+Everything is computed in float64 numpy; feature sets are 2-D arrays with one row per image (or text).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+# Extractors each metric family is defined for (the part of the metric name after the family).
+SIMILARITY_EXTRACTORS = ("clip", "dino")
+FID_EXTRACTORS = ("inception",)
+
+METRIC_NAMES = (
+    *(f"image_similarity_{ex}" for ex in SIMILARITY_EXTRACTORS),
+    *(f"image_fid_{ex}" for ex in FID_EXTRACTORS),
+    *(f"prompt_similarity_{ex}" for ex in SIMILARITY_EXTRACTORS),
+    *(f"prompt_fid_{ex}" for ex in FID_EXTRACTORS),
+    "text_alignment_clip",
+)
+
+REFERENCE_METHOD = "reference"
+
+
+def metric_axes() -> dict[str, tuple[str, str]]:
+    """Per plot family, the (x, y) metrics: x = fidelity to the target photos, y = fidelity to the prompt."""
+    return {
+        "clip": ("image_similarity_clip", "prompt_similarity_clip"),
+        "fid": ("image_fid_inception", "prompt_fid_inception"),
+    }
+
+
+def lower_is_better(metric: str) -> bool:
+    """True for distance metrics (FID), False for similarities."""
+    return "_fid_" in metric
+
+
+# --------------------------------------------------------------------------- basic measures
+
+
+def _as_matrix(x, what: str) -> np.ndarray:
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    if arr.ndim != 2:
+        raise ValueError(f"{what} must be a 2-D array (rows = samples), got shape {arr.shape}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{what} is empty (shape {arr.shape})")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{what} contains NaN or inf")
+    return arr
+
+
+def _check_same_dim(a: np.ndarray, b: np.ndarray) -> None:
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"feature dimensions differ: {a.shape[1]} vs {b.shape[1]}")
+
+
+def mean_pairwise_cosine(a, b, exclude_diagonal: bool = False) -> float:
+    """Mean cosine similarity over all pairs (row of `a`, row of `b`), not index-paired.
+
+    With `exclude_diagonal=True`, `a` and `b` are the same set and the pairs of a row with itself
+    (always 1) are left out, so the value is the mean over the n*(n-1) distinct ordered pairs.
+    """
+    a = _as_matrix(a, "a")
+    b = _as_matrix(b, "b")
+    _check_same_dim(a, b)
+    na = np.linalg.norm(a, axis=1, keepdims=True)
+    nb = np.linalg.norm(b, axis=1, keepdims=True)
+    if np.any(na == 0) or np.any(nb == 0):
+        raise ValueError("cosine similarity is undefined for a zero feature vector")
+    sims = (a / na) @ (b / nb).T
+    if not exclude_diagonal:
+        return float(sims.mean())
+    if a.shape != b.shape:
+        raise ValueError(f"exclude_diagonal needs a and b to be the same set, got shapes {a.shape} and {b.shape}")
+    n = a.shape[0]
+    if n < 2:
+        raise ValueError("exclude_diagonal needs at least 2 rows (otherwise no pair is left)")
+    return float((sims.sum() - np.trace(sims)) / (n * (n - 1)))
+
+
+def _sqrtm_psd(s: np.ndarray) -> np.ndarray:
+    """Square root of a symmetric PSD matrix; tiny negative eigenvalues from rounding are clipped to 0."""
+    w, v = np.linalg.eigh(s)
+    return (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+
+
+def frechet_distance(feats_a, feats_b) -> float:
+    """Fréchet (Inception) distance between two sets of row vectors, each fitted with a Gaussian.
+
+        FID = ||mu_a - mu_b||^2 + Tr(S_a) + Tr(S_b) - 2 Tr(sqrt(S_a S_b))
+
+    with sample covariances (ddof=1), so each set needs at least 2 rows. Tr(sqrt(S_a S_b)) is the
+    sum of the square roots of the eigenvalues of the symmetric PSD matrix sqrt(S_a) S_b sqrt(S_a)
+    (negative rounding residue clipped to 0). The result is real and clipped to >= 0.
+
+    With fewer samples than feature dimensions (e.g. 50 images against 2048 Inception features) the
+    covariances are rank-deficient and the estimate is strongly biased upward (the bias shrinks
+    roughly as O(1/n)). Values are therefore only comparable between sets of the same size n, which
+    is why n is reported beside every value.
+    """
+    a = _as_matrix(feats_a, "feats_a")
+    b = _as_matrix(feats_b, "feats_b")
+    _check_same_dim(a, b)
+    na, nb, d = a.shape[0], b.shape[0], a.shape[1]
+    if na < 2 or nb < 2:
+        raise ValueError(f"FID needs at least 2 samples per set to estimate a covariance, got {na} and {nb}")
+
+    xa = a - a.mean(axis=0)
+    xb = b - b.mean(axis=0)
+    mean_term = float(np.sum((a.mean(axis=0) - b.mean(axis=0)) ** 2))
+    trace_a = float(np.sum(xa * xa)) / (na - 1)
+    trace_b = float(np.sum(xb * xb)) / (nb - 1)
+
+    if na * nb < d * d:
+        # Few samples: with S_a = Xa^T Xa/(na-1) and S_b = Xb^T Xb/(nb-1), the nonzero eigenvalues of
+        # sqrt(S_a) S_b sqrt(S_a) equal those of S_a S_b, and (cycling the product AB -> BA) those of
+        # M M^T/((na-1)(nb-1)) with M = Xa Xb^T (na x nb). The sum of their square roots is therefore
+        # the sum of the singular values of M, scaled; an na x nb SVD replaces two d x d eigensolves.
+        sv = np.linalg.svd(xa @ xb.T, compute_uv=False)
+        trace_sqrt = float(np.sum(sv)) / np.sqrt((na - 1) * (nb - 1))
+    else:
+        s_a = xa.T @ xa / (na - 1)
+        s_b = xb.T @ xb / (nb - 1)
+        root_a = _sqrtm_psd(s_a)
+        inner = root_a @ s_b @ root_a
+        w = np.linalg.eigvalsh((inner + inner.T) / 2)  # symmetrise away rounding asymmetry
+        trace_sqrt = float(np.sum(np.sqrt(np.clip(w, 0.0, None))))
+
+    return max(mean_term + trace_a + trace_b - 2.0 * trace_sqrt, 0.0)
+
+
+# --------------------------------------------------------------------------- tidy rows
+
+
+def _check_metric_list(metric_list: Iterable[str]) -> list[str]:
+    metrics = list(metric_list)
+    unknown = [m for m in metrics if m not in METRIC_NAMES]
+    if unknown:
+        raise ValueError(f"unknown metric(s) {unknown}; known metrics: {list(METRIC_NAMES)}")
+    return metrics
+
+
+def _split_metric(metric: str) -> tuple[str, str]:
+    """'prompt_fid_inception' -> ('prompt_fid', 'inception')."""
+    family, _, extractor = metric.rpartition("_")
+    return family, extractor
+
+
+def _feats(feats: Mapping, extractor: str, what: str):
+    if extractor not in feats:
+        raise KeyError(f"{what} has no features for extractor {extractor!r} (has {sorted(feats)})")
+    return feats[extractor]
+
+
+def _paired_prompts(first: Mapping, second: Mapping, what_first: str, what_second: str) -> list:
+    """Prompt ids present in both per-prompt dicts; a prompt missing on either side is an error."""
+    if not first:
+        raise ValueError(f"{what_first} has no prompts")
+    missing = sorted(set(first) ^ set(second), key=str)
+    if missing:
+        raise KeyError(f"prompt ids {missing} are not in both {what_first} and {what_second}")
+    return list(first)
+
+
+def _per_prompt(score, first: Mapping, second: Mapping, what_first: str, what_second: str):
+    """Mean over prompts of score(first[p], second[p]), plus the prompt ids."""
+    prompts = _paired_prompts(first, second, what_first, what_second)
+    return float(np.mean([score(first[p], second[p]) for p in prompts])), prompts
+
+
+def _n_rows(x) -> int:
+    return _as_matrix(x, "features").shape[0]
+
+
+def _row(concept: str, method: str, metric: str, value: float, n: int) -> dict:
+    return {"concept": concept, "method": method, "metric": metric, "value": float(value), "n": int(n)}
+
+
+def _prompt_rows(concept, method, metrics, first, second, text_feats, first_what, second_what) -> list[dict]:
+    """Rows of the prompt-fidelity metrics, shared by methods (context vs baseline) and reference (base vs base)."""
+    rows = []
+    for metric in metrics:
+        family, ex = _split_metric(metric)
+        if family == "prompt_similarity":
+            a, b = _feats(first, ex, first_what), _feats(second, ex, second_what)
+            value, prompts = _per_prompt(mean_pairwise_cosine, a, b, first_what, second_what)
+            n = sum(_n_rows(a[p]) for p in prompts)  # prompts x images
+        elif family == "prompt_fid":
+            a, b = _feats(first, ex, first_what), _feats(second, ex, second_what)
+            value, prompts = _per_prompt(frechet_distance, a, b, first_what, second_what)
+            # Each FID uses min(set sizes) samples per side; the smallest over prompts bounds comparability.
+            n = min(min(_n_rows(a[p]), _n_rows(b[p])) for p in prompts)
+        elif metric == "text_alignment_clip":
+            if text_feats is None:
+                raise ValueError("text_alignment_clip needs text_feats (CLIP text embeddings per prompt)")
+            a, t = _feats(first, "clip", first_what), _feats(text_feats, "clip", "text_feats")
+            value, prompts = _per_prompt(mean_pairwise_cosine, a, t, first_what, "text_feats")
+            n = sum(_n_rows(a[p]) for p in prompts)
+        else:
+            continue
+        rows.append(_row(concept, method, metric, value, n))
+    return rows
+
+
+def concept_method_metrics(
+    concept: str,
+    method: str,
+    image_feats: dict[str, np.ndarray],
+    target_feats: dict[str, np.ndarray],
+    context_feats: dict[str, dict[str, np.ndarray]],
+    baseline_feats: dict[str, dict[str, np.ndarray]],
+    text_feats: dict[str, dict[str, np.ndarray]] | None,
+    metric_list: Iterable[str],
+) -> list[dict]:
+    """Tidy rows {concept, method, metric, value, n} for one concept taught with one method.
+
+    Feature dicts are keyed by extractor name ("clip", "inception", "dino"):
+      image_feats[ex]                  images of the plain prompt
+      target_feats[ex]                 the concept's target photos
+      context_feats[ex][prompt_id]     images of each context prompt
+      baseline_feats[ex][prompt_id]    base-model images of the same prompt with the concept phrase
+                                       replaced by its class noun
+      text_feats["clip"][prompt_id]    CLIP text embedding (1 x d) of that rewritten prompt
+
+    n is the number of generated images for similarities (prompts x images for the per-prompt ones)
+    and the per-set sample size min(n_a, n_b) for FIDs (smallest over prompts for prompt_fid).
+    """
+    metrics = _check_metric_list(metric_list)
+    rows = []
+    for metric in metrics:
+        family, ex = _split_metric(metric)
+        if family == "image_similarity":
+            gen = _feats(image_feats, ex, "image_feats")
+            value = mean_pairwise_cosine(gen, _feats(target_feats, ex, "target_feats"))
+            rows.append(_row(concept, method, metric, value, _n_rows(gen)))
+        elif family == "image_fid":
+            gen, tgt = _feats(image_feats, ex, "image_feats"), _feats(target_feats, ex, "target_feats")
+            value = frechet_distance(gen, tgt)
+            rows.append(_row(concept, method, metric, value, min(_n_rows(gen), _n_rows(tgt))))
+    rows += _prompt_rows(
+        concept, method, metrics, context_feats, baseline_feats, text_feats, "context_feats", "baseline_feats"
+    )
+    # Keep the caller's metric order so the output is predictable.
+    return sorted(rows, key=lambda r: metrics.index(r["metric"]))
+
+
+def reference_metrics(
+    concept: str,
+    target_feats: dict[str, np.ndarray],
+    baseline_a: dict[str, dict[str, np.ndarray]],
+    baseline_b: dict[str, dict[str, np.ndarray]],
+    metric_list: Iterable[str],
+    text_feats: dict[str, dict[str, np.ndarray]] | None = None,
+) -> list[dict]:
+    """Rows with method "reference": what the metrics give for real data compared with itself.
+
+    They are the ceilings (floors for FID) the methods are plotted against: targets vs targets on the
+    image axis, base-model images vs base-model images (two seed halves, `baseline_a` and `baseline_b`,
+    keyed like `baseline_feats` of concept_method_metrics) on the prompt axis. text_alignment_clip is
+    baseline_a against the prompt text; it is left out when `text_feats` is None.
+    """
+    metrics = _check_metric_list(metric_list)
+    method = REFERENCE_METHOD
+    rows = []
+    for metric in metrics:
+        family, ex = _split_metric(metric)
+        if family == "image_similarity":
+            tgt = _as_matrix(_feats(target_feats, ex, "target_feats"), f"target_feats[{ex!r}]")
+            value = mean_pairwise_cosine(tgt, tgt, exclude_diagonal=True)
+            rows.append(_row(concept, method, metric, value, tgt.shape[0]))
+        elif family == "image_fid":
+            tgt = _as_matrix(_feats(target_feats, ex, "target_feats"), f"target_feats[{ex!r}]")
+            # FID of a set with itself is 0 by construction, so compare the two halves of the targets:
+            # the distance between two samples of the same concept is the attainable floor.
+            half = tgt.shape[0] // 2
+            if half < 2:
+                raise ValueError(
+                    f"reference {metric} splits the targets in halves of >= 2 images; "
+                    f"concept {concept!r} has only {tgt.shape[0]} targets (need >= 4)"
+                )
+            value = frechet_distance(tgt[:half], tgt[half:])
+            rows.append(_row(concept, method, metric, value, half))
+    if text_feats is None:
+        metrics_for_prompts = [m for m in metrics if m != "text_alignment_clip"]
+    else:
+        metrics_for_prompts = metrics
+    rows += _prompt_rows(
+        concept, method, metrics_for_prompts, baseline_a, baseline_b, text_feats, "baseline_a", "baseline_b"
+    )
+    return sorted(rows, key=lambda r: metrics.index(r["metric"]))

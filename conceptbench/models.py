@@ -1,0 +1,133 @@
+"""Base models: build the tiny built-in pipeline, and load any base model through `from_pretrained`.
+
+`base_model` in the config is one of:
+- `builtin:tiny`: a tiny SD-1.x pipeline built here from small configs and a fixed seed (CPU, seconds);
+- a local diffusers folder (e.g. a downloaded Stable Diffusion 1.5);
+- a hub id such as `stable-diffusion-v1-5/stable-diffusion-v1-5` (needs internet on first use).
+Whatever the source, later steps load it with `StableDiffusionPipeline.from_pretrained`, so the tiny model tests the
+same code path that real runs take.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+BUILTIN_TINY = "builtin:tiny"
+
+# Pipeline components that SD-1.x checkpoints may carry but this benchmark never uses.
+NO_EXTRAS = dict(safety_checker=None, feature_extractor=None, image_encoder=None, requires_safety_checker=False)
+
+
+def char_level_vocab() -> dict[str, int]:
+    """A character-level CLIP BPE vocabulary: the 256 byte symbols, their end-of-word forms, and BOS/EOS.
+
+    With an empty merge list the CLIP tokenizer splits every word into characters, which is all a tiny model needs
+    and lets the project ship its own tokenizer instead of downloading one.
+    """
+    symbols = sorted(_byte_symbols())
+    tokens = symbols + [s + "</w>" for s in symbols] + ["<|startoftext|>", "<|endoftext|>"]
+    return {token: index for index, token in enumerate(tokens)}
+
+
+def _byte_symbols() -> list[str]:
+    """The 256 printable stand-ins that byte-level BPE (GPT-2, CLIP) uses for the 256 byte values.
+
+    Printable Latin-1 bytes stand for themselves; the others are shifted past 255 so none is whitespace or control.
+    """
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    shifted = [b for b in range(256) if b not in printable]
+    return [chr(b) for b in printable] + [chr(256 + i) for i in range(len(shifted))]
+
+
+def write_tiny_tokenizer(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.json").write_text(json.dumps(char_level_vocab(), ensure_ascii=False, sort_keys=True))
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+    config = {"model_max_length": 77, "bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>",
+              "pad_token": "<|endoftext|>", "unk_token": "<|endoftext|>", "tokenizer_class": "CLIPTokenizer"}
+    (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
+
+
+def build_tiny_pipeline(out_dir: str | Path, seed: int = 0, resolution: int = 32) -> Path:
+    """Build the tiny SD-1.x pipeline with random weights from `seed` and save it with `save_pretrained`.
+
+    The UNet keeps cross-attention blocks (so LoRA has attention projections to adapt) and the VAE downsamples by 2,
+    so 32 px images train at ~0.1 s/step on a laptop CPU. Same seed, same weights, bit for bit.
+    """
+    from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    out_dir = Path(out_dir)
+    tokenizer_dir = out_dir / "tokenizer"
+    write_tiny_tokenizer(tokenizer_dir)
+    tokenizer = CLIPTokenizer.from_pretrained(tokenizer_dir, model_max_length=77)
+
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        sample_size=resolution // 2,
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=8,
+        norm_num_groups=32,
+    )
+    torch.manual_seed(seed + 1)
+    vae = AutoencoderKL(
+        block_out_channels=(32, 64),
+        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+        latent_channels=4,
+        sample_size=resolution,
+        norm_num_groups=32,
+    )
+    torch.manual_seed(seed + 2)
+    vocab_size = len(tokenizer)
+    text_encoder = CLIPTextModel(CLIPTextConfig(
+        vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        max_position_embeddings=77, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id, projection_dim=32,
+    ))
+    # The noise schedule of Stable Diffusion 1.x, so training and sampling code sees the same numbers as real runs.
+    scheduler = PNDMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                              num_train_timesteps=1000, skip_prk_steps=True, set_alpha_to_one=False, steps_offset=1)
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+                                   scheduler=scheduler, **NO_EXTRAS)
+    pipe.save_pretrained(out_dir, safe_serialization=True)
+    return out_dir
+
+
+def load_pipeline(model: str | Path, torch_dtype: torch.dtype = torch.float32):
+    """Load a base model (local folder or hub id) as a stock StableDiffusionPipeline, safetensors only."""
+    from diffusers import StableDiffusionPipeline
+
+    model = str(model)
+    if model == BUILTIN_TINY:
+        raise ValueError("builtin:tiny must be built first (rule base_model writes it to results/base_model); "
+                         "load that folder instead")
+    if Path(model).exists() and not (Path(model) / "model_index.json").is_file():
+        raise FileNotFoundError(f"{model} is not a diffusers pipeline folder: model_index.json is missing. "
+                                "Point base_model at a folder written by save_pretrained, or at a hub id.")
+    pipe = StableDiffusionPipeline.from_pretrained(model, use_safetensors=True, **NO_EXTRAS)
+    if torch_dtype != torch.float32:
+        pipe.to(dtype=torch_dtype)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def model_identity(model_dir: str | Path) -> dict:
+    """What identifies a saved base model in metadata: its source and a hash of its weight files."""
+    import hashlib
+
+    model_dir = Path(model_dir)
+    digest = hashlib.sha256()
+    for path in sorted(model_dir.rglob("*.safetensors")):
+        digest.update(path.relative_to(model_dir).as_posix().encode())
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return {"path": str(model_dir), "weights_sha256": digest.hexdigest()}

@@ -1,0 +1,264 @@
+"""Figures and tables of the benchmark: method scatter plots, image grids and a Markdown metrics table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: the workflow runs on cluster nodes without a display
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from PIL import Image, ImageDraw, ImageFont, ImageOps  # noqa: E402
+
+from conceptbench.metrics import METRIC_NAMES, REFERENCE_METHOD, lower_is_better  # noqa: E402
+
+TIDY_COLUMNS = ("concept", "method", "metric", "value", "n")
+
+
+def _check_tidy(metrics: pd.DataFrame) -> None:
+    missing = [c for c in TIDY_COLUMNS if c not in metrics.columns]
+    if missing:
+        raise ValueError(f"metrics frame lacks columns {missing}; expected {list(TIDY_COLUMNS)}")
+
+
+def _method_order(methods: Sequence[str]) -> list[str]:
+    """Methods in order of first appearance, the reference last."""
+    order = list(dict.fromkeys(methods))
+    if REFERENCE_METHOD in order:
+        order.remove(REFERENCE_METHOD)
+        order.append(REFERENCE_METHOD)
+    return order
+
+
+def _axis_label(metric: str) -> str:
+    better = "lower is better" if lower_is_better(metric) else "higher is better"
+    return f"{metric.replace('_', ' ')} ({better})"
+
+
+# --------------------------------------------------------------------------- scatter
+
+
+def similarity_scatter(
+    metrics: pd.DataFrame, x_metric: str, y_metric: str, out_paths: list[Path], title: str
+) -> None:
+    """Scatter of methods by image fidelity (x) against prompt fidelity (y), written to every path.
+
+    Each method is a marker at its mean over concepts with error bars of the std across concepts,
+    over faint per-concept points. The reference method is drawn as dashed lines (targets vs targets
+    in x, base vs base in y) rather than a point, since it marks what real data scores.
+    """
+    _check_tidy(metrics)
+    if not out_paths:
+        raise ValueError("similarity_scatter needs at least one output path")
+    sub = metrics[metrics["metric"].isin([x_metric, y_metric])]
+    # One row per (concept, method) with the x and y values side by side.
+    wide = sub.pivot_table(index=["concept", "method"], columns="metric", values="value", aggfunc="mean")
+    for m in (x_metric, y_metric):
+        if m not in wide.columns:
+            raise ValueError(f"metrics frame has no rows for {m!r} (has {sorted(metrics['metric'].unique())})")
+    wide = wide.reset_index()
+    methods = [m for m in _method_order(metrics["method"]) if m != REFERENCE_METHOD]
+    points = wide[wide["method"] != REFERENCE_METHOD].dropna(subset=[x_metric, y_metric])
+    if points.empty:
+        raise ValueError(f"no method has both {x_metric!r} and {y_metric!r}")
+    methods = [m for m in methods if m in set(points["method"])]
+
+    colours = dict(zip(methods, sns.color_palette("colorblind", len(methods))))
+    fig, ax = plt.subplots(figsize=(6.4, 5.0), layout="constrained")
+
+    for method in methods:
+        pts = points[points["method"] == method]
+        ax.scatter(pts[x_metric], pts[y_metric], color=colours[method], alpha=0.25, s=18, linewidths=0)
+        # std of one concept is undefined; draw no error bar rather than NaN.
+        xerr = pts[x_metric].std() if len(pts) > 1 else 0.0
+        yerr = pts[y_metric].std() if len(pts) > 1 else 0.0
+        ax.errorbar(
+            pts[x_metric].mean(), pts[y_metric].mean(), xerr=xerr, yerr=yerr,
+            fmt="o", ms=8, color=colours[method], ecolor=colours[method], elinewidth=1.2, capsize=3,
+            markeredgecolor="black", markeredgewidth=0.6, label=method,
+        )
+
+    ref = wide[wide["method"] == REFERENCE_METHOD]
+    ref_style = dict(color="0.35", linestyle="--", linewidth=1.0, zorder=0)
+    if not ref.empty and ref[x_metric].notna().any():
+        x_ref = ref[x_metric].mean()
+        ax.axvline(x_ref, **ref_style)
+        ax.annotate("targets vs targets", xy=(x_ref, 1.0), xycoords=("data", "axes fraction"),
+                    xytext=(3, -3), textcoords="offset points", rotation=90, ha="left", va="top",
+                    fontsize=8, color="0.35")
+    if not ref.empty and ref[y_metric].notna().any():
+        y_ref = ref[y_metric].mean()
+        ax.axhline(y_ref, **ref_style)
+        ax.annotate("base vs base", xy=(0.0, y_ref), xycoords=("axes fraction", "data"),
+                    xytext=(3, 3), textcoords="offset points", ha="left", va="bottom",
+                    fontsize=8, color="0.35")
+
+    n_concepts = points["concept"].nunique()
+    ax.set_xlabel(_axis_label(x_metric))
+    ax.set_ylabel(_axis_label(y_metric))
+    ax.set_title(f"{title}\nmean ± std over {n_concepts} concept{'s' if n_concepts != 1 else ''}", fontsize=11)
+    ax.grid(True, alpha=0.3)
+    ax.legend(title="method", fontsize=8, title_fontsize=9, loc="best", framealpha=0.85)
+
+    for path in out_paths:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=150)
+    plt.close(fig)
+
+
+# --------------------------------------------------------------------------- image grid
+
+GRID_GAP = 4  # pixels between cells and around the edge
+GRID_LABEL_WIDTH = 120  # width of the row-label column
+GRID_TITLE_LINES = 3  # column titles are wrapped to at most this many lines, then truncated
+GRID_FONT_SIZE = 11
+_LINE_HEIGHT = GRID_FONT_SIZE + 3
+
+
+def grid_size(n_rows: int, n_cols: int, thumb: int = 96) -> tuple[int, int]:
+    """(width, height) in pixels of the picture image_grid draws for this many rows and columns."""
+    width = GRID_LABEL_WIDTH + n_cols * (thumb + GRID_GAP) + GRID_GAP
+    height = GRID_TITLE_LINES * _LINE_HEIGHT + 2 * GRID_GAP + n_rows * (thumb + GRID_GAP)
+    return width, height
+
+
+def _font() -> ImageFont.ImageFont:
+    try:
+        return ImageFont.load_default(size=GRID_FONT_SIZE)
+    except (TypeError, OSError):  # Pillow built without FreeType: fixed bitmap font
+        return ImageFont.load_default()
+
+
+def _wrap(text: str, font, max_width: int, max_lines: int) -> list[str]:
+    """Greedy word wrap by pixel width; the last line is cut with '...' when the text does not fit."""
+    lines: list[str] = []
+    current = ""
+    for word in _split_long_words(text.split(), font, max_width):
+        candidate = f"{current} {word}".strip()
+        if font.getlength(candidate) <= max_width or not current:
+            current = candidate
+        else:
+            lines.append(current)
+            current = word
+    if current:
+        lines.append(current)
+    if len(lines) > max_lines:
+        lines = lines[:max_lines]
+        base = lines[-1]
+        while base and font.getlength(base + "...") > max_width:
+            base = base[:-1]
+        lines[-1] = base.rstrip() + "..."
+    return lines
+
+
+def _split_long_words(words: list[str], font, max_width: int) -> list[str]:
+    """Break words wider than a line (method names like 'textual_inversion_sdxl') into pieces that fit."""
+    pieces = []
+    for word in words:
+        while font.getlength(word) > max_width and len(word) > 1:
+            cut = len(word) - 1
+            while cut > 1 and font.getlength(word[:cut]) > max_width:
+                cut -= 1
+            # Prefer breaking just after a '_' or '-' inside the piece that fits.
+            soft = max(word.rfind("_", 0, cut), word.rfind("-", 0, cut))
+            if soft > 0:
+                cut = soft + 1
+            pieces.append(word[:cut])
+            word = word[cut:]
+        pieces.append(word)
+    return pieces
+
+
+def image_grid(
+    rows: list[tuple[str, list[Path | None]]], column_titles: list[str], out_path: Path, thumb: int = 96
+) -> None:
+    """Write a PNG grid: one row per (label, images) with the label at left, column titles on top.
+
+    Each image is shrunk to fit a thumb x thumb cell (aspect kept, centred); None leaves the cell
+    empty (e.g. a set that failed to generate). Long titles are wrapped and then truncated.
+    """
+    if not rows:
+        raise ValueError("image_grid needs at least one row")
+    n_cols = len(column_titles)
+    for label, paths in rows:
+        if len(paths) != n_cols:
+            raise ValueError(f"row {label!r} has {len(paths)} images but there are {n_cols} column titles")
+
+    width, height = grid_size(len(rows), n_cols, thumb)
+    canvas = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(canvas)
+    font = _font()
+    top = GRID_TITLE_LINES * _LINE_HEIGHT + 2 * GRID_GAP
+
+    for c, title in enumerate(column_titles):
+        x0 = GRID_LABEL_WIDTH + GRID_GAP + c * (thumb + GRID_GAP)
+        for i, line in enumerate(_wrap(str(title), font, thumb - GRID_GAP, GRID_TITLE_LINES)):
+            draw.text((x0, GRID_GAP + i * _LINE_HEIGHT), line, fill="black", font=font)
+
+    max_label_lines = max(1, thumb // _LINE_HEIGHT)
+    for r, (label, paths) in enumerate(rows):
+        y0 = top + r * (thumb + GRID_GAP)
+        lines = _wrap(str(label), font, GRID_LABEL_WIDTH - 2 * GRID_GAP, max_label_lines)
+        y_text = y0 + (thumb - len(lines) * _LINE_HEIGHT) // 2  # vertically centred on the row
+        for i, line in enumerate(lines):
+            draw.text((GRID_GAP, y_text + i * _LINE_HEIGHT), line, fill="black", font=font)
+        for c, path in enumerate(paths):
+            x0 = GRID_LABEL_WIDTH + GRID_GAP + c * (thumb + GRID_GAP)
+            if path is None:
+                draw.rectangle([x0, y0, x0 + thumb - 1, y0 + thumb - 1], outline=(200, 200, 200), fill=(245, 245, 245))
+                continue
+            with Image.open(path) as im:
+                small = ImageOps.contain(im.convert("RGB"), (thumb, thumb))
+            canvas.paste(small, (x0 + (thumb - small.width) // 2, y0 + (thumb - small.height) // 2))
+
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(out_path, format="PNG")
+
+
+# --------------------------------------------------------------------------- Markdown table
+
+
+def _decimals(value: float, significant: int = 3) -> int:
+    """Decimal places that show `value` to `significant` significant digits (never fewer than 0)."""
+    if value == 0 or not np.isfinite(value):
+        return significant
+    return max(significant - 1 - int(np.floor(np.log10(abs(value)))), 0)
+
+
+def _cell(values: pd.Series) -> str:
+    values = values.dropna()
+    if values.empty:
+        return "—"
+    mean = float(values.mean())
+    d = _decimals(mean)
+    if len(values) < 2:  # no spread with a single concept
+        return f"{mean:.{d}f}"
+    return f"{mean:.{d}f} ± {float(values.std()):.{d}f}"
+
+
+def metrics_markdown(metrics: pd.DataFrame) -> str:
+    """Markdown table: one row per method (reference last), one column per metric, mean ± std over concepts.
+
+    Means are shown to 3 significant digits and the std to the same decimal places.
+    """
+    _check_tidy(metrics)
+    present = list(dict.fromkeys(metrics["metric"]))
+    columns = [m for m in METRIC_NAMES if m in present] + sorted(m for m in present if m not in METRIC_NAMES)
+    # Average repeated rows of one concept first, so the std is across concepts only.
+    per_concept = metrics.groupby(["method", "metric", "concept"], sort=False)["value"].mean()
+    cells_by_key = {key: vals for key, vals in per_concept.groupby(level=["method", "metric"], sort=False)}
+    lines = [
+        "| method | " + " | ".join(columns) + " |",
+        "|---|" + "---|" * len(columns),
+    ]
+    for method in _method_order(metrics["method"]):
+        cells = [_cell(cells_by_key.get((method, metric), pd.Series(dtype=float))) for metric in columns]
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

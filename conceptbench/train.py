@@ -1,0 +1,91 @@
+"""Train one method on one concept: the whole job behind the `train` rule, testable without Snakemake.
+
+Writes into `out_dir` the method's artifact, `loss.csv` (step, loss, lr) and `metadata.json`. The resumable
+state lives in `state_dir`, beside the output, so Snakemake's clean-up of a failed job never deletes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import shutil
+import time
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from .concepts import list_image_files
+from .methods import get_method
+from .methods.training import TrainingConfig, fingerprint, peak_memory_mb, run_training, write_loss_log
+from .models import load_pipeline, model_identity
+
+
+def library_versions() -> dict[str, str]:
+    import accelerate
+    import diffusers
+    import peft
+    import transformers
+
+    from . import __version__
+
+    return {"conceptbench": __version__, "torch": torch.__version__, "diffusers": diffusers.__version__,
+            "transformers": transformers.__version__, "peft": peft.__version__,
+            "accelerate": accelerate.__version__, "python": platform.python_version()}
+
+
+def read_image_folder(folder: str | Path) -> list[Image.Image]:
+    """Images already normalised by the pipeline (targets, class images), in file order."""
+    paths = list_image_files(folder)
+    if not paths:
+        raise FileNotFoundError(f"{folder} holds no images; re-run the rule that makes it")
+    return [Image.open(p).convert("RGB") for p in paths]
+
+
+def training_config(params: dict) -> TrainingConfig:
+    fields = TrainingConfig.__dataclass_fields__
+    return TrainingConfig(**{k: v for k, v in params.items() if k in fields})
+
+
+def train_concept(*, base_model: str | Path, targets_dir: str | Path, class_images_dir: str | Path | None,
+                  concept_name: str, class_noun: str, method_name: str, params: dict,
+                  out_dir: str | Path, state_dir: str | Path, log=print, device: str = "auto") -> dict:
+    """Train and save; returns the metadata written to metadata.json."""
+    started = time.time()
+    out_dir, state_dir = Path(out_dir), Path(state_dir)
+    method = get_method(params["type"])
+    instance_images = read_image_folder(targets_dir)
+    class_images = read_image_folder(class_images_dir) if method.uses_prior(params) else None
+    identity = model_identity(base_model) if Path(str(base_model)).is_dir() else {"hub_id": str(base_model)}
+
+    run_id = fingerprint({
+        "params": params, "method": method_name, "concept": concept_name, "class": class_noun,
+        "base_model": identity,
+        "targets": [hashlib.sha256(p.read_bytes()).hexdigest() for p in list_image_files(targets_dir)],
+        "device": device,
+    })
+    pipe = load_pipeline(base_model)
+    setup = method.prepare(pipe, concept_name, class_noun, params)
+    log(f"training {method_name} ({params['type']}) on {concept_name}: {len(setup.trainable)} trainable tensors, "
+        f"{sum(p.numel() for p in setup.trainable.values()):,} parameters, {params['steps']} steps")
+    rows = run_training(pipe, setup, training_config(params), instance_images, class_images,
+                        state_dir=state_dir, run_id=run_id, log=log)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    method.save(pipe, setup, out_dir, params)
+    write_loss_log(out_dir / "loss.csv", rows)
+    metadata = {
+        "concept": concept_name, "class_noun": class_noun, "method": method_name, "hyperparameters": params,
+        "seed": params["seed"], "concept_phrase": method.concept_phrase(concept_name, class_noun, params),
+        "base_model": {"source": str(base_model), **identity}, "versions": library_versions(),
+        "device": "cuda" if torch.cuda.is_available() else "cpu", "threads": torch.get_num_threads(),
+        "wall_time_s": round(time.time() - started, 3), "peak_memory_mb": round(peak_memory_mb(), 1),
+        "final_loss": rows[-1]["loss"] if rows else None, "num_instance_images": len(instance_images),
+        "num_class_images": len(class_images) if class_images else 0,
+    }
+    (out_dir / "metadata.json").write_text(json.dumps(metadata, indent=2, sort_keys=True))
+    # The run finished: its resumable state is no longer needed (and for DreamBooth it is large).
+    shutil.rmtree(state_dir, ignore_errors=True)
+    log(f"saved {out_dir} in {metadata['wall_time_s']} s")
+    return metadata

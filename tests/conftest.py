@@ -1,0 +1,30 @@
+"""Shared fixtures: the tiny base model (built once per test session) and a demo concept's normalised images."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _fixed_threads():
+    # Bitwise comparisons on CPU need the same thread count in every run.
+    torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    from conceptbench.models import build_tiny_pipeline
+
+    return build_tiny_pipeline(tmp_path_factory.mktemp("tiny") / "model")
+
+
+@pytest.fixture(scope="session")
+def dog_targets(tmp_path_factory) -> Path:
+    from conceptbench.concepts import load_concept_images, write_normalised_images
+
+    out = tmp_path_factory.mktemp("targets") / "blue_dog"
+    write_normalised_images(load_concept_images(REPO / "data" / "demo" / "blue_dog", 32), out)
+    return out

@@ -1,0 +1,41 @@
+"""Run one training in this process; optionally send ourselves a real signal right after a given step.
+
+Used by test_resume.py: `python kill_runner.py SPEC_JSON` where SPEC has the train_concept arguments plus
+optional `signal` ("SIGKILL" or "SIGTERM") and `at_step`.
+"""
+
+import json
+import os
+import signal
+import sys
+
+import torch
+
+from conceptbench import train as train_module
+from conceptbench.methods import get_method
+
+spec = json.loads(sys.argv[1])
+torch.set_num_threads(2)
+sig_name, at_step = spec.pop("signal", None), spec.pop("at_step", None)
+
+if sig_name:
+    method = get_method(spec["params"]["type"])
+    original_prepare = method.prepare
+
+    def prepare_with_signal(*args, **kwargs):
+        setup = original_prepare(*args, **kwargs)
+        inner, count = setup.after_step, {"steps": 0}
+
+        def after_step():
+            if inner:
+                inner()
+            count["steps"] += 1
+            if count["steps"] == at_step:
+                os.kill(os.getpid(), getattr(signal, sig_name))
+
+        setup.after_step = after_step
+        return setup
+
+    method.prepare = prepare_with_signal
+
+train_module.train_concept(**spec)

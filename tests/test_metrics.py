@@ -1,0 +1,249 @@
+import math
+
+import numpy as np
+import pytest
+import scipy.linalg
+
+from conceptbench.metrics import (
+    METRIC_NAMES,
+    concept_method_metrics,
+    frechet_distance,
+    mean_pairwise_cosine,
+    metric_axes,
+    reference_metrics,
+)
+
+# --------------------------------------------------------------------------- cosine
+
+
+def _loop_cosine(a, b, exclude_diagonal=False):
+    total, count = 0.0, 0
+    for i, u in enumerate(a):
+        for j, v in enumerate(b):
+            if exclude_diagonal and i == j:
+                continue
+            total += sum(x * y for x, y in zip(u, v)) / (
+                math.sqrt(sum(x * x for x in u)) * math.sqrt(sum(y * y for y in v))
+            )
+            count += 1
+    return total / count
+
+
+A = [[1.0, 0.0, 2.0], [0.5, -1.0, 1.0], [3.0, 1.0, 0.0]]
+B = [[0.0, 1.0, 1.0], [2.0, 2.0, -1.0]]
+
+
+def test_cosine_matches_loop_over_all_pairs():
+    assert mean_pairwise_cosine(A, B) == pytest.approx(_loop_cosine(A, B), rel=1e-12)
+    # All pairs, not index-paired: the value differs from the mean of cos(a_i, b_i).
+    paired = np.mean([_loop_cosine([A[i]], [B[i]]) for i in range(2)])
+    assert mean_pairwise_cosine(A, B) != pytest.approx(paired)
+
+
+def test_cosine_exclude_diagonal():
+    assert mean_pairwise_cosine(A, A, exclude_diagonal=True) == pytest.approx(
+        _loop_cosine(A, A, exclude_diagonal=True), rel=1e-12
+    )
+    # Including the diagonal adds n ones.
+    n = len(A)
+    with_diag = mean_pairwise_cosine(A, A)
+    without = mean_pairwise_cosine(A, A, exclude_diagonal=True)
+    assert with_diag * n * n == pytest.approx(without * n * (n - 1) + n)
+
+
+def test_cosine_single_text_vector():
+    assert mean_pairwise_cosine(A, np.array(B[0])) == pytest.approx(_loop_cosine(A, [B[0]]))
+
+
+@pytest.mark.parametrize(
+    "a, b, kwargs",
+    [
+        (np.zeros((0, 3)), B, {}),
+        (A, np.zeros((2, 0)), {}),
+        (A, [[1.0, 2.0]], {}),  # dim mismatch
+        (A, B, {"exclude_diagonal": True}),  # not the same set
+        ([[1.0, 2.0]], [[1.0, 2.0]], {"exclude_diagonal": True}),  # no pair left
+    ],
+)
+def test_cosine_errors(a, b, kwargs):
+    with pytest.raises(ValueError):
+        mean_pairwise_cosine(a, b, **kwargs)
+
+
+# --------------------------------------------------------------------------- FID
+
+
+def _direct_fid(a, b):
+    mu = a.mean(0) - b.mean(0)
+    s_a, s_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean = scipy.linalg.sqrtm(s_a @ s_b)
+    return float(mu @ mu + np.trace(s_a) + np.trace(s_b) - 2 * np.trace(covmean).real)
+
+
+@pytest.mark.parametrize("n_a, n_b", [(50, 50), (50, 30), (5, 4)])  # n*n > d*d (direct) and < (subspace)
+def test_fid_matches_scipy_sqrtm(n_a, n_b):
+    rng = np.random.default_rng(0)
+    d = 8
+    a = rng.normal(size=(n_a, d)) @ rng.normal(size=(d, d))
+    b = rng.normal(size=(n_b, d)) @ rng.normal(size=(d, d)) + 0.5
+    assert frechet_distance(a, b) == pytest.approx(_direct_fid(a, b), rel=1e-6)
+
+
+def test_fid_subspace_path_matches_direct_at_high_dim():
+    # n < d uses the n-dim subspace; compare with the d x d formula written out here.
+    rng = np.random.default_rng(1)
+    d = 64
+    a, b = rng.normal(size=(10, d)), rng.normal(size=(12, d)) * 1.5 + 0.2
+    s_a, s_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    w, v = np.linalg.eigh(s_a)
+    root_a = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    ev = np.clip(np.linalg.eigvalsh(root_a @ s_b @ root_a), 0, None)
+    mu = a.mean(0) - b.mean(0)
+    base = mu @ mu + np.trace(s_a) + np.trace(s_b)
+    assert frechet_distance(a, b) == pytest.approx(base - 2 * np.sqrt(ev).sum(), rel=1e-6)
+    # The d x d route adds sqrt(rounding noise ~1e-15) for each of the ~d zero eigenvalues (~1e-6 in
+    # total); keeping only the true nonzero ones (rank <= n - 1) the two agree to rounding.
+    ev_nonzero = ev[ev > 1e-10 * ev.max()]
+    assert len(ev_nonzero) <= 9
+    assert frechet_distance(a, b) == pytest.approx(base - 2 * np.sqrt(ev_nonzero).sum(), rel=1e-12)
+
+
+@pytest.mark.parametrize("n, d", [(50, 8), (5, 2048), (3000, 8)])
+def test_fid_of_set_with_itself_is_zero(n, d):
+    a = np.random.default_rng(2).normal(size=(n, d))
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("n", range(2, 11))
+def test_fid_real_nonnegative_at_2048(n):
+    rng = np.random.default_rng(n)
+    a, b = rng.normal(size=(n, 2048)), rng.normal(size=(n + 1, 2048)) + 0.1
+    for x, y in [(a, b), (a, a.copy()), (a, a + 1e-9)]:
+        value = frechet_distance(x, y)
+        assert isinstance(value, float) and np.isfinite(value) and value >= 0
+
+
+def test_fid_shifted_mean_is_mean_distance():
+    a = np.random.default_rng(3).normal(size=(40, 6))
+    shift = np.array([1.0, -2.0, 0.5, 0.0, 3.0, 0.25])
+    assert frechet_distance(a, a + shift) == pytest.approx(shift @ shift, rel=1e-9)
+    # Same at high dimension with few samples (subspace path).
+    a = np.random.default_rng(4).normal(size=(6, 2048))
+    shift = np.full(2048, 0.01)
+    assert frechet_distance(a, a + shift) == pytest.approx(shift @ shift, rel=1e-6)
+
+
+def test_fid_errors():
+    with pytest.raises(ValueError, match="at least 2"):
+        frechet_distance(np.ones((1, 4)), np.ones((3, 4)))
+    with pytest.raises(ValueError, match="dimension"):
+        frechet_distance(np.ones((3, 4)), np.ones((3, 5)))
+    with pytest.raises(ValueError):
+        frechet_distance(np.zeros((0, 4)), np.ones((3, 4)))
+
+
+# --------------------------------------------------------------------------- tidy rows
+
+DIMS = {"clip": 16, "dino": 12, "inception": 32}
+PROMPTS = ["p0", "p1", "p2"]
+
+
+def _set(rng, n, ex):
+    return rng.normal(size=(n, DIMS[ex]))
+
+
+def _per_prompt_feats(rng, n, exs=DIMS):
+    return {ex: {p: _set(rng, n, ex) for p in PROMPTS} for ex in exs}
+
+
+@pytest.fixture
+def feats():
+    rng = np.random.default_rng(5)
+    return dict(
+        image_feats={ex: _set(rng, 8, ex) for ex in DIMS},
+        target_feats={ex: _set(rng, 6, ex) for ex in DIMS},
+        context_feats=_per_prompt_feats(rng, 4),
+        baseline_feats=_per_prompt_feats(rng, 4),
+        baseline_b=_per_prompt_feats(rng, 4),
+        text_feats={"clip": {p: _set(rng, 1, "clip") for p in PROMPTS}},
+    )
+
+
+def _check_rows(rows, concept, method, metric_list):
+    assert [r["metric"] for r in rows] == list(metric_list)
+    for r in rows:
+        assert set(r) == {"concept", "method", "metric", "value", "n"}
+        assert r["concept"] == concept and r["method"] == method
+        assert isinstance(r["value"], float) and np.isfinite(r["value"])
+        assert isinstance(r["n"], int) and r["n"] > 0
+
+
+def test_concept_method_metrics_all(feats):
+    rows = concept_method_metrics(
+        "dog", "lora", feats["image_feats"], feats["target_feats"], feats["context_feats"],
+        feats["baseline_feats"], feats["text_feats"], METRIC_NAMES,
+    )
+    _check_rows(rows, "dog", "lora", METRIC_NAMES)
+    by = {r["metric"]: r for r in rows}
+    assert by["image_similarity_clip"]["value"] == pytest.approx(
+        mean_pairwise_cosine(feats["image_feats"]["clip"], feats["target_feats"]["clip"])
+    )
+    assert by["image_similarity_clip"]["n"] == 8
+    assert by["image_fid_inception"]["n"] == 6
+    assert by["prompt_similarity_dino"]["n"] == len(PROMPTS) * 4
+    expected = np.mean([
+        frechet_distance(feats["context_feats"]["inception"][p], feats["baseline_feats"]["inception"][p])
+        for p in PROMPTS
+    ])
+    assert by["prompt_fid_inception"]["value"] == pytest.approx(expected)
+
+
+def test_concept_method_metrics_subset_and_unknown(feats):
+    args = (feats["image_feats"], feats["target_feats"], feats["context_feats"], feats["baseline_feats"], None)
+    rows = concept_method_metrics("dog", "dreambooth", *args, ["prompt_fid_inception", "image_similarity_dino"])
+    _check_rows(rows, "dog", "dreambooth", ["prompt_fid_inception", "image_similarity_dino"])
+    with pytest.raises(ValueError, match="unknown metric"):
+        concept_method_metrics("dog", "lora", *args, ["image_similarity_clip", "image_fid_clipx"])
+    with pytest.raises(ValueError, match="text_feats"):
+        concept_method_metrics("dog", "lora", *args, ["text_alignment_clip"])
+
+
+def test_concept_method_metrics_mismatched_prompts(feats):
+    baseline = {ex: dict(list(d.items())[:2]) for ex, d in feats["baseline_feats"].items()}
+    with pytest.raises(KeyError, match="p2"):
+        concept_method_metrics(
+            "dog", "lora", feats["image_feats"], feats["target_feats"], feats["context_feats"],
+            baseline, None, ["prompt_similarity_clip"],
+        )
+
+
+def test_reference_metrics(feats):
+    rows = reference_metrics(
+        "dog", feats["target_feats"], feats["baseline_feats"], feats["baseline_b"], METRIC_NAMES,
+        text_feats=feats["text_feats"],
+    )
+    _check_rows(rows, "dog", "reference", METRIC_NAMES)
+    by = {r["metric"]: r for r in rows}
+    tgt = feats["target_feats"]["inception"]
+    assert by["image_fid_inception"]["value"] == pytest.approx(frechet_distance(tgt[:3], tgt[3:]))
+    assert by["image_fid_inception"]["n"] == 3
+    clip = feats["target_feats"]["clip"]
+    assert by["image_similarity_clip"]["value"] == pytest.approx(
+        mean_pairwise_cosine(clip, clip, exclude_diagonal=True)
+    )
+    # Without text embeddings, the text-alignment row is left out.
+    rows = reference_metrics("dog", feats["target_feats"], feats["baseline_feats"], feats["baseline_b"], METRIC_NAMES)
+    _check_rows(rows, "dog", "reference", [m for m in METRIC_NAMES if m != "text_alignment_clip"])
+    with pytest.raises(ValueError, match="unknown metric"):
+        reference_metrics("dog", feats["target_feats"], feats["baseline_feats"], feats["baseline_b"], ["fid"])
+
+
+def test_reference_fid_needs_four_targets(feats):
+    few = {"inception": feats["target_feats"]["inception"][:3]}
+    with pytest.raises(ValueError, match=">= 4"):
+        reference_metrics("dog", few, feats["baseline_feats"], feats["baseline_b"], ["image_fid_inception"])
+
+
+def test_metric_axes_name_known_metrics():
+    for x, y in metric_axes().values():
+        assert x in METRIC_NAMES and y in METRIC_NAMES

@@ -1,0 +1,88 @@
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from conceptbench.metrics import metric_axes
+from conceptbench.plots import grid_size, image_grid, metrics_markdown, similarity_scatter
+
+METHODS = ["textual_inversion", "dreambooth", "lora"]
+CONCEPTS = ["dog", "backpack"]
+
+
+@pytest.fixture
+def tidy():
+    rng = np.random.default_rng(0)
+    rows = []
+    for concept in CONCEPTS:
+        for i, method in enumerate(METHODS + ["reference"]):
+            ref = method == "reference"
+            values = {
+                "image_similarity_clip": 0.9 if ref else 0.6 + 0.08 * i + rng.normal(0, 0.02),
+                "prompt_similarity_clip": 0.85 if ref else 0.75 - 0.06 * i + rng.normal(0, 0.02),
+                "image_fid_inception": 120.0 if ref else 250 - 30 * i + rng.normal(0, 10),
+                "prompt_fid_inception": 140.0 if ref else 180 + 25 * i + rng.normal(0, 10),
+            }
+            for metric, value in values.items():
+                rows.append({"concept": concept, "method": method, "metric": metric, "value": value, "n": 10})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("family", ["clip", "fid"])
+def test_similarity_scatter_writes_png_and_svg(tidy, tmp_path, family):
+    x, y = metric_axes()[family]
+    paths = [tmp_path / "out" / f"{family}.png", tmp_path / "out" / f"{family}.svg"]
+    similarity_scatter(tidy, x, y, paths, title=f"{family} fidelity")
+    for p in paths:
+        assert p.stat().st_size > 1000
+    with Image.open(paths[0]) as im:
+        assert im.format == "PNG"
+    svg = paths[1].read_text()
+    assert "<svg" in svg
+
+
+def test_similarity_scatter_missing_metric(tidy, tmp_path):
+    with pytest.raises(ValueError, match="prompt_similarity_dino"):
+        similarity_scatter(tidy, "image_similarity_clip", "prompt_similarity_dino", [tmp_path / "a.png"], "t")
+
+
+def _write_image(path, size, colour):
+    Image.new("RGB", size, colour).save(path)
+    return path
+
+
+def test_image_grid_size(tmp_path):
+    a = _write_image(tmp_path / "a.png", (64, 64), "red")
+    b = _write_image(tmp_path / "b.jpg", (80, 40), "blue")  # not square: fitted inside the cell
+    titles = [
+        "a photo of sks dog",
+        "a sks dog swimming in a pool next to a very long description of the scenery around it",
+        "supercalifragilisticexpialidocious_prompt_identifier",
+    ]
+    rows = [("dreambooth", [a, b, None]), ("a_rather_long_method_name_with_words", [None, a, b])]
+    out = tmp_path / "grids" / "grid.png"
+    image_grid(rows, titles, out, thumb=72)
+    with Image.open(out) as im:
+        assert im.format == "PNG"
+        assert im.size == grid_size(2, 3, thumb=72)
+        assert im.size[0] > 3 * 72 and im.size[1] > 2 * 72
+
+
+def test_image_grid_rejects_ragged_rows(tmp_path):
+    with pytest.raises(ValueError, match="column titles"):
+        image_grid([("m", [None])], ["t1", "t2"], tmp_path / "g.png")
+
+
+def test_metrics_markdown(tidy):
+    md = metrics_markdown(tidy)
+    lines = md.strip().splitlines()
+    assert lines[0].startswith("| method |")
+    assert lines[1].startswith("|---|")
+    body = lines[2:]
+    assert [line.split("|")[1].strip() for line in body] == METHODS + ["reference"]
+    assert all("±" in line for line in body)
+    n_cols = lines[0].count("|")
+    assert all(line.count("|") == n_cols for line in lines)
+    # Reference values are constant over concepts: std 0, 3 significant digits.
+    assert "| 0.900 ± 0.000 |" in lines[-1]
+    assert "120 ± 0 |" in lines[-1]

@@ -1,0 +1,71 @@
+"""A training killed mid-way (SIGKILL, or SIGTERM as SLURM sends) resumes from its saved state and ends with
+weights bitwise identical to an uninterrupted run."""
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+from conceptbench.methods import method_params
+
+RUNNER = Path(__file__).with_name("kill_runner.py")
+ARTIFACT = {"lora": "pytorch_lora_weights.safetensors", "textual_inversion": "learned_embeds.safetensors",
+            "dreambooth": "unet/diffusion_pytorch_model.safetensors"}
+
+
+def _run(spec: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(RUNNER), json.dumps(spec)], capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.mark.parametrize("method_type,sig", [("lora", "SIGKILL"), ("textual_inversion", "SIGKILL"),
+                                             ("dreambooth", "SIGTERM")])
+def test_killed_training_resumes_to_identical_weights(tmp_path, tiny_model, dog_targets, method_type, sig):
+    prior = {} if method_type == "textual_inversion" else {"prior_preservation": True}
+    params = method_params({"type": method_type, "steps": 10, "checkpoint_every": 4, "learning_rate": 1e-2, **prior})
+
+    def spec(name):
+        return {"base_model": str(tiny_model), "targets_dir": str(dog_targets), "class_images_dir": str(dog_targets),
+                "concept_name": "blue_dog", "class_noun": "dog", "method_name": method_type, "params": params,
+                "out_dir": str(tmp_path / name / "out"), "state_dir": str(tmp_path / name / "state")}
+
+    straight = _run(spec("straight"))
+    assert straight.returncode == 0, straight.stderr
+
+    # SIGKILL after step 6 leaves the state saved at step 4; SIGTERM after step 6 saves step 6 and exits.
+    killed = _run({**spec("resumed"), "signal": sig, "at_step": 6})
+    assert killed.returncode == (-signal.SIGKILL if sig == "SIGKILL" else 1), killed.stderr
+    assert not (tmp_path / "resumed" / "out" / ARTIFACT[method_type]).exists()
+    saved = json.loads((tmp_path / "resumed" / "state" / "state.json").read_text())
+    assert saved["step"] == (4 if sig == "SIGKILL" else 6)
+    if sig == "SIGTERM":
+        assert "SIGTERM received: state saved at step 6" in killed.stderr
+
+    resumed = _run(spec("resumed"))
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming from saved state at step {saved['step']}" in resumed.stdout + resumed.stderr
+
+    a = load_file(str(tmp_path / "straight" / "out" / ARTIFACT[method_type]))
+    b = load_file(str(tmp_path / "resumed" / "out" / ARTIFACT[method_type]))
+    assert a.keys() == b.keys()
+    for key in a:
+        assert a[key].equal(b[key]), f"{key} differs after resume"
+    losses = [(tmp_path / n / "out" / "loss.csv").read_text() for n in ("straight", "resumed")]
+    assert losses[0] == losses[1]
+
+
+def test_state_of_other_settings_is_not_resumed(tmp_path, tiny_model, dog_targets):
+    base = {"type": "lora", "steps": 6, "checkpoint_every": 2, "learning_rate": 1e-2}
+    spec = {"base_model": str(tiny_model), "targets_dir": str(dog_targets), "class_images_dir": None,
+            "concept_name": "blue_dog", "class_noun": "dog", "method_name": "lora",
+            "out_dir": str(tmp_path / "out"), "state_dir": str(tmp_path / "state")}
+    killed = _run({**spec, "params": method_params(base), "signal": "SIGKILL", "at_step": 3})
+    assert killed.returncode == -signal.SIGKILL
+    changed = _run({**spec, "params": method_params({**base, "rank": 8})})
+    assert changed.returncode == 0, changed.stderr
+    assert "ignoring saved state" in changed.stdout + changed.stderr
+    assert "resuming" not in changed.stdout + changed.stderr
