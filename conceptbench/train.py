@@ -70,7 +70,7 @@ def train_concept(*, base_model: str | Path, targets_dir: str | Path, class_imag
     log(f"training {method_name} ({params['type']}) on {concept_name}: {len(setup.trainable)} trainable tensors, "
         f"{sum(p.numel() for p in setup.trainable.values()):,} parameters, {params['steps']} steps")
     rows = run_training(pipe, setup, training_config(params), instance_images, class_images,
-                        state_dir=state_dir, run_id=run_id, log=log)
+                        state_dir=state_dir, run_id=run_id, log=log, device=device)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     method.save(pipe, setup, out_dir, params)

@@ -182,7 +182,7 @@ def _latent_moments(vae, pixels: torch.Tensor, device, batch: int = 8) -> tuple[
 
 def run_training(pipe, setup: TrainingSetup, config: TrainingConfig, instance_images, class_images,
                  state_dir: Path, run_id: str, log: Callable[[str], None] = print,
-                 progress: bool = True) -> list[dict]:
+                 progress: bool = True, device: str = "auto") -> list[dict]:
     """Train `setup.trainable` in place inside `pipe`; returns the loss log rows (step, loss, lr).
 
     The state is saved to `state_dir` every `config.checkpoint_every` steps and when SIGTERM/SIGINT arrives
@@ -191,7 +191,9 @@ def run_training(pipe, setup: TrainingSetup, config: TrainingConfig, instance_im
     from accelerate import Accelerator
     from tqdm.auto import tqdm
 
-    accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=not torch.cuda.is_available())
+    from ..generate import pick_device
+
+    accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=pick_device(device) == "cpu")
     device = accelerator.device
     unet, vae, text_encoder, tokenizer = pipe.unet, pipe.vae, pipe.text_encoder, pipe.tokenizer
     from diffusers import DDPMScheduler

@@ -1,0 +1,23 @@
+# conceptbench: which fine-tuning method teaches a diffusion model a new concept best?
+# The stages live in rules/*.smk (one file each); the library in conceptbench/ does the work.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/models.smk"
+include: "rules/train.smk"
+include: "rules/generate.smk"
+include: "rules/features.smk"
+include: "rules/metrics.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    input:
+        all_outputs(),
+    default_target: True

@@ -1,0 +1,18 @@
+"""Rule aggregate: all metric rows in one CSV and a Markdown table (mean ± std over concepts)."""
+import pandas as pd
+
+from conceptbench.jobs import start_job
+from conceptbench.plots import metrics_markdown
+
+log = start_job(snakemake)
+table = pd.concat([pd.read_csv(path) for path in snakemake.input], ignore_index=True)
+table = table.sort_values(["concept", "method", "metric"], kind="stable")
+table.to_csv(snakemake.output.table, index=False)
+markdown = metrics_markdown(table)
+if snakemake.params.random_extractors:
+    markdown += ("\n\n> Features from random-weight `builtin:tiny` extractors ("
+                 + ", ".join(snakemake.params.random_extractors) + "): these numbers prove the pipeline runs and "
+                 "mean nothing.\n")
+with open(snakemake.output.markdown, "w") as handle:
+    handle.write(markdown)
+log(f"{len(table)} rows -> {snakemake.output.table}")

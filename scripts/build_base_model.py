@@ -1,0 +1,7 @@
+"""Rule base_model: build the tiny built-in pipeline and save it with save_pretrained."""
+from conceptbench.jobs import start_job
+from conceptbench.models import build_tiny_pipeline
+
+log = start_job(snakemake)
+build_tiny_pipeline(snakemake.output[0], seed=snakemake.params.seed, resolution=snakemake.params.resolution)
+log(f"built builtin:tiny into {snakemake.output[0]}")

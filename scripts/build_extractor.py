@@ -1,0 +1,7 @@
+"""Rule extractor_model: save a tiny random-weight feature extractor (plumbing only, numbers mean nothing)."""
+from conceptbench.features import build_tiny_extractor
+from conceptbench.jobs import start_job
+
+log = start_job(snakemake)
+build_tiny_extractor(snakemake.wildcards.extractor, snakemake.output[0], seed=snakemake.params.seed)
+log(f"built tiny random-weight {snakemake.wildcards.extractor} extractor into {snakemake.output[0]}")

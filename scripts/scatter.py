@@ -1,0 +1,15 @@
+"""Rule scatter: image similarity vs prompt similarity, one colour per method, reference levels drawn."""
+import pandas as pd
+
+from conceptbench.jobs import start_job
+from conceptbench.metrics import metric_axes
+from conceptbench.plots import similarity_scatter
+
+log = start_job(snakemake)
+x_metric, y_metric = metric_axes()[snakemake.wildcards.family]
+title = f"{snakemake.wildcards.family.upper()}: image vs prompt similarity"
+if snakemake.params.random_extractors:
+    title += "\n(demo: random-weight extractors, numbers mean nothing)"
+similarity_scatter(pd.read_csv(snakemake.input[0]), x_metric, y_metric,
+                   [snakemake.output.png, snakemake.output.svg], title)
+log(f"wrote {snakemake.output.png}")
