@@ -9,6 +9,15 @@ configfile: "config.yaml"
 
 
 include: "rules/common.smk"
+
+
+wildcard_constraints:
+    concept=NAME_PATTERN,
+    method=NAME_PATTERN,
+    cls=NAME_PATTERN,
+    extractor="|".join(PLAN.extractors),
+
+
 include: "rules/models.smk"
 include: "rules/train.smk"
 include: "rules/generate.smk"
@@ -19,5 +28,5 @@ include: "rules/report.smk"
 
 rule all:
     input:
-        all_outputs(),
+        PLAN.all_outputs(),
     default_target: True

@@ -16,11 +16,16 @@
 #                        but only if an earlier `start` created it.
 #   SLURM_START_TIMEOUT  seconds to wait for each daemon to answer (default 60).
 #
-# Why everything lives in the state dir and nothing in /etc/slurm: the cluster
-# must not collide with (or leak into) anything else on the machine. Slurm's
-# client commands, the daemons and the jobs all honour SLURM_CONF, so the caller
-# only has to export that one variable. munged gets its own socket in the state
-# dir for the same reason; slurm.conf points slurm at it (AuthInfo=socket=...).
+# Everything (config, state, logs, PIDs, munge socket) lives in the state dir,
+# so the cluster cannot collide with anything else on the machine; slurm.conf
+# points slurm at the private munge socket (AuthInfo=socket=...).
+# The one exception is a symlink /etc/slurm/slurm.conf -> $STATE/slurm.conf,
+# which `stop` removes again. It is needed because Slurm clients find their
+# config through SLURM_CONF or that compiled-in path, and the Snakemake jobstep
+# plugin (0.6.1) deletes SLURM_CONF, with every other SLURM_* variable, before
+# the `srun` it runs inside each job; that srun then fails with "Could not
+# establish a configuration source". With the symlink, SLURM_CONF is optional;
+# `start` still prints it, and callers should export it anyway.
 #
 # Must run as root: it installs packages, runs munged as the munge user and
 # runs slurmd, which has to switch to the job owner's uid.
@@ -38,6 +43,8 @@ LOGDIR="$STATE/log"
 MUNGEDIR="$STATE/munge"
 # The three daemons, in start order; `stop` ends them in reverse order.
 DAEMONS=(munged slurmctld slurmd)
+# Slurm's compiled-in config path (see above); we only ever put a symlink here.
+ETC_CONF=/etc/slurm/slurm.conf
 CTLD_PORT=6817
 SLURMD_PORT=6818
 
@@ -76,10 +83,12 @@ is_our_daemon() {
 # a wedged slurmctld must turn into an error, not a stuck CI job.
 sl() { SLURM_CONF="$CONF" timeout 10 "$@"; }
 
-# Print the tail of every daemon log, so a failed start explains itself.
+# Print the tail of every daemon's output, so a failed start explains itself.
+# The *.out files are enough: in the foreground (-D, --foreground) the daemons
+# copy their log to stdout, including errors from before the log file opened.
 dump_logs() {
   local f
-  for f in "$LOGDIR"/*.log "$LOGDIR"/*.out; do
+  for f in "$LOGDIR"/*.out; do
     [[ -s $f ]] || continue
     log "----- last lines of $f -----"
     tail -n 40 "$f" >&2
@@ -138,6 +147,11 @@ all_recorded_alive() {
 
 node_idle() {
   [[ $(sl sinfo --noheader --nodes="$NODE" --format=%t 2>/dev/null) == idle ]]
+}
+
+# Up and usable, possibly busy with jobs (for reusing a running cluster).
+node_up() {
+  [[ $(sl sinfo --noheader --nodes="$NODE" --format=%t 2>/dev/null) =~ ^(idle|mix|alloc|comp)$ ]]
 }
 
 # ---------------------------------------------------------------- start
@@ -214,6 +228,31 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE DefMemPerCPU=$defmem 
 EOF
 }
 
+# Point /etc/slurm/slurm.conf at our config. Refuse to touch a real file or
+# a symlink into somebody else's live config: that is another cluster's.
+link_etc_conf() {
+  if [[ -L $ETC_CONF ]]; then
+    local target
+    target=$(readlink "$ETC_CONF")
+    # Ours from an earlier start (maybe another state dir), or dangling: replace.
+    if [[ -e $target && ! -f $(dirname "$target")/.conceptbench-slurm-state ]]; then
+      die "$ETC_CONF is a symlink to $target, which this script did not create; refusing to replace it"
+    fi
+  elif [[ -e $ETC_CONF ]]; then
+    die "$ETC_CONF exists (a real slurm config?); refusing to overwrite it"
+  fi
+  mkdir -p "$(dirname "$ETC_CONF")"
+  ln -sfn "$CONF" "$ETC_CONF"
+}
+
+# Remove the symlink, but only if it still points at this state dir's config.
+unlink_etc_conf() {
+  if [[ -L $ETC_CONF && $(readlink "$ETC_CONF") == "$CONF" ]]; then
+    rm -f "$ETC_CONF"
+    log "removed $ETC_CONF symlink"
+  fi
+}
+
 start_munged() {
   # munge refuses sockets/logs in directories that others may write to; a
   # munge-owned 0711 directory is private yet lets clients reach the socket.
@@ -242,8 +281,9 @@ cmd_start() {
   # Idempotency: if an earlier `start` left its daemons running, reuse them
   # when they all still answer; if only some survive, refuse rather than guess.
   if [[ -f $MARKER ]] && any_recorded_alive; then
-    if all_recorded_alive && sl scontrol ping >/dev/null 2>&1 && node_idle; then
+    if all_recorded_alive && sl scontrol ping >/dev/null 2>&1 && node_up; then
       log "cluster from an earlier start is still running in $STATE; reusing it"
+      link_etc_conf
       echo "SLURM_CONF=$CONF"
       return 0
     fi
@@ -275,6 +315,7 @@ cmd_start() {
   # From here on, a failure (die, or any failing command under set -e) must
   # not leave half a cluster behind: on an early exit, stop what we started.
   trap 'log "start failed; stopping what was started"; cmd_stop || true' EXIT
+  link_etc_conf
 
   local t0=$SECONDS
   start_munged
@@ -296,7 +337,7 @@ cmd_start() {
 # ---------------------------------------------------------------- stop
 
 cmd_stop() {
-  [[ -d $PIDDIR ]] || { log "nothing recorded in $STATE; nothing to stop"; return 0; }
+  [[ -d $PIDDIR ]] || { unlink_etc_conf; log "nothing recorded in $STATE; nothing to stop"; return 0; }
 
   # Jobs still running on *this* cluster would outlive slurmd (their
   # slurmstepd processes are independent). Cancel them through slurm, which
@@ -344,9 +385,21 @@ cmd_stop() {
     rm -f "$PIDDIR/$name.pid"
   done
 
-  # We never kill job processes by hand; but say so if some survived.
-  if pgrep -x slurmstepd >/dev/null 2>&1; then
-    log "warning: slurmstepd processes are still running (pids: $(pgrep -x slurmstepd | xargs))"
+  unlink_etc_conf
+
+  # We never kill job processes by hand, but say so if some survived: with
+  # proctrack/linuxproc, a job process whose parent died first (reparented to
+  # init) escapes slurm's final SIGKILL. Job processes carry the cluster name
+  # in their environment, which is how we recognise them.
+  local p leftover=()
+  for p in /proc/[0-9]*; do
+    if grep -qz "^SLURM_CLUSTER_NAME=conceptbench\$" "$p/environ" 2>/dev/null; then
+      leftover+=("${p#/proc/}")
+    fi
+  done
+  if ((${#leftover[@]})); then
+    log "warning: processes from jobs of this cluster are still running (not killed):"
+    ps -o pid=,ppid=,args= -p "$(IFS=,; echo "${leftover[*]}")" | cut -c1-150 >&2 || true
   fi
   log "stopped; logs kept in $LOGDIR"
 }

@@ -61,11 +61,18 @@ def _schema_errors(config: dict) -> list[str]:
     messages = []
     for error in sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path)):
         key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
-        if error.validator == "propertyNames":
+        # A bad entry name fails inside `propertyNames`, reported under the keyword that failed there.
+        if "propertyNames" in error.schema_path:
             bad = error.instance
-            messages.append(f"{key}: name {bad!r} is not allowed: use letters, digits, '_' and '-' only, starting "
-                            "with a letter or digit (no '/', spaces or dots); 'reference', 'baseline' and 'targets' "
-                            "are reserved")
+            if error.validator == "not":
+                messages.append(f"{key}: name {bad!r} is reserved ('reference', 'baseline' and 'targets' name the "
+                                "workflow's own image sets); rename the entry")
+            else:
+                messages.append(f"{key}: name {bad!r} is not allowed: use letters, digits, '_' and '-' only, "
+                                "starting with a letter or digit (no '/', spaces or dots); rename the entry")
+        elif error.validator == "pattern" and "description" in error.schema:
+            # The schema's description of a patterned string says what it must look like.
+            messages.append(f"{key}: {error.instance!r} is not allowed: {error.schema['description']}")
         elif error.validator == "additionalProperties":
             messages.append(f"{key}: {error.message}; remove it or fix its spelling (see {SCHEMA_PATH.name})")
         else:
@@ -106,6 +113,10 @@ def resolve_concepts(config: dict, base_dir: Path) -> dict[str, Concept]:
             concepts.update(discover_concepts(root))
         except ConceptError as exc:
             raise ConfigError(f"concepts_dir: {exc}") from None
+        for concept in concepts.values():
+            if not list_image_files(concept.folder):
+                raise ConfigError(f"concepts_dir: concept folder {concept.folder} holds no images (.png, .jpg, ...); "
+                                  "add 3-10 photos of the concept or remove the folder")
     for name, entry in config["concepts"].items():
         check_name(name, "concept")
         if name in concepts:

@@ -8,8 +8,8 @@ rule scatter:
         png=report("results/summary/similarity_{family}.png", caption="../report/scatter.rst", category="Figures"),
         svg="results/summary/similarity_{family}.svg",
     params:
-        random_extractors=random_extractors(),
-        error_bars=CFG["plots"]["error_bars"],
+        random_extractors=PLAN.random_extractors(),
+        error_bars=PLAN.cfg["plots"]["error_bars"],
     wildcard_constraints:
         family="clip|fid",
     log:
@@ -18,29 +18,37 @@ rule scatter:
         "benchmarks/scatter/{family}.tsv"
     threads: 1
     resources:
-        **resources_for("scatter", 10, 2000),
+        **PLAN.resources("scatter", 10, 2000),
+    conda:
+        ENV
     script:
         "../scripts/scatter.py"
 
 
 rule grid:
     input:
-        images=lambda wc: [f"results/images/{wc.concept}/{m}" for m in METHODS],
-        baselines=lambda wc: f"results/baselines/{CONCEPTS[wc.concept].class_slug}",
+        images=lambda wc: [f"results/images/{wc.concept}/{m}" for m in PLAN.methods],
+        baselines=lambda wc: f"results/baselines/{PLAN.class_slug(wc.concept)}",
         targets="results/targets/{concept}",
     output:
-        report("results/summary/grids/{concept}.png", caption="../report/grid.rst", category="Image grids",
-               labels={"concept": "{concept}"}),
+        report(
+            "results/summary/grids/{concept}.png",
+            caption="../report/grid.rst",
+            category="Image grids",
+            labels={"concept": "{concept}"},
+        ),
     params:
-        methods=list(METHODS),
-        prompts=PROMPTS,
-        thumb=CFG["plots"]["grid_thumb"],
+        methods=list(PLAN.methods),
+        prompts=PLAN.prompts,
+        thumb=PLAN.cfg["plots"]["grid_thumb"],
     log:
         "logs/grid/{concept}.log",
     benchmark:
         "benchmarks/grid/{concept}.tsv"
     threads: 1
     resources:
-        **resources_for("grid", 10, 2000),
+        **PLAN.resources("grid", 10, 2000),
+    conda:
+        ENV
     script:
         "../scripts/grid.py"

@@ -1,4 +1,8 @@
 """Rule aggregate: all metric rows in one CSV and a Markdown table (mean ± std over concepts)."""
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the checkout's library, also inside conda envs
+
 import pandas as pd
 
 from conceptbench.jobs import start_job

@@ -1,4 +1,8 @@
 """Rule extractor_model: save a tiny random-weight feature extractor (plumbing only, numbers mean nothing)."""
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the checkout's library, also inside conda envs
+
 from conceptbench.features import build_tiny_extractor
 from conceptbench.jobs import start_job
 

@@ -1,4 +1,8 @@
 """Rules features_*: embed every image set of one folder with one extractor -> one safetensors file."""
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the checkout's library, also inside conda envs
+
 from pathlib import Path
 
 from conceptbench.features import Extractor, load_image_set, save_features

@@ -1,4 +1,8 @@
 """Rules generate and baselines: every prompt's image set from one loaded model (a method's, or the base model)."""
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the checkout's library, also inside conda envs
+
 from conceptbench.generate import generate_sets, pick_device, use_scheduler
 from conceptbench.jobs import start_job
 from conceptbench.methods import get_method

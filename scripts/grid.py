@@ -1,4 +1,8 @@
 """Rule grid: the first image of every set for one concept (rows: methods, base model, targets; columns: prompts)."""
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the checkout's library, also inside conda envs
+
 from pathlib import Path
 
 from conceptbench.jobs import start_job

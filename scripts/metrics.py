@@ -1,4 +1,8 @@
 """Rule metrics: tidy scores for one concept x method, or the reference levels (method `_reference`)."""
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the checkout's library, also inside conda envs
+
 import pandas as pd
 
 from conceptbench.features import load_features
@@ -19,7 +23,7 @@ baselines = per_extractor(inp.baselines)
 half = {h: {e: {pid: f[f"{pid}/{h}"] for pid in p.context_ids} for e, f in baselines.items()} for h in "ab"}
 text = {"clip": load_features(inp.text[0])} if inp.text else None
 
-if wc.method == "_reference":
+if p.reference:
     rows = reference_metrics(wc.concept, targets, half["a"], half["b"], p.metrics, text_feats=text)
 else:
     images = per_extractor(inp.images)

@@ -1,4 +1,8 @@
 """Rule prepare_concept: check the concept photos and write them normalised (RGB, square, model resolution)."""
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the checkout's library, also inside conda envs
+
 from conceptbench.concepts import load_concept_images, write_normalised_images
 from conceptbench.generate import AtomicFolder
 from conceptbench.jobs import start_job

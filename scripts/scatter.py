@@ -1,4 +1,8 @@
 """Rule scatter: image similarity vs prompt similarity, one colour per method, reference levels drawn."""
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the checkout's library, also inside conda envs
+
 import pandas as pd
 
 from conceptbench.jobs import start_job

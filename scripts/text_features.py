@@ -1,4 +1,8 @@
 """Rule text_features: CLIP text embeddings of the prompts (concept phrase replaced by the class noun)."""
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the checkout's library, also inside conda envs
+
 from conceptbench.features import Extractor, save_features
 from conceptbench.generate import pick_device
 from conceptbench.jobs import start_job

@@ -1,4 +1,8 @@
 """Rule train: one method on one concept -> artifact + loss.csv + metadata.json (resumes from saved state)."""
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the checkout's library, also inside conda envs
+
 from conceptbench.jobs import start_job
 from conceptbench.train import train_concept
 

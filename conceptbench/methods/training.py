@@ -193,6 +193,10 @@ def run_training(pipe, setup: TrainingSetup, config: TrainingConfig, instance_im
 
     from ..generate import pick_device
 
+    from accelerate.state import AcceleratorState
+
+    # accelerate keeps one state per process; a second training here (tests, benchmarks) may want another precision.
+    AcceleratorState._reset_state(reset_partial_state=True)
     accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=pick_device(device) == "cpu")
     device = accelerator.device
     unet, vae, text_encoder, tokenizer = pipe.unet, pipe.vae, pipe.text_encoder, pipe.tokenizer
@@ -206,7 +210,9 @@ def run_training(pipe, setup: TrainingSetup, config: TrainingConfig, instance_im
     text_encoder.train(setup.train_text_encoder)
 
     params = list(setup.trainable.values())
-    optimizer = torch.optim.AdamW(params, lr=config.effective_lr, weight_decay=config.adam_weight_decay)
+    # Prepared by accelerate so that fp16 loss scaling is undone before clipping and skipped on overflow.
+    optimizer = accelerator.prepare(
+        torch.optim.AdamW(params, lr=config.effective_lr, weight_decay=config.adam_weight_decay))
     generator = torch.Generator().manual_seed(config.seed)
 
     use_prior = class_images is not None and len(class_images) > 0 and setup.class_prompt is not None
@@ -265,7 +271,7 @@ def run_training(pipe, setup: TrainingSetup, config: TrainingConfig, instance_im
 
             accelerator.backward(loss)
             if config.max_grad_norm > 0:
-                torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+                accelerator.clip_grad_norm_(params, config.max_grad_norm)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             if setup.after_step is not None:

@@ -1,0 +1,141 @@
+"""The experiment plan the rules read: which concepts, methods, prompts and extractors, and the settings of each job.
+
+Built once from the validated config in rules/common.smk; everything here is a pure function of the config, so
+the rules stay declarative and this logic is testable without Snakemake.
+"""
+
+from __future__ import annotations
+
+from .config import validate_config
+from .generate import SECOND_HALF_OFFSET
+from .methods import get_method, method_params
+from .metrics import metric_axes
+from .models import BUILTIN_TINY
+from .prompts import PLAIN_ID, baseline_prompt, fill, prompt_ids
+
+REFERENCE = "_reference"  # the metrics "method" of the reference levels; never a valid method name
+
+
+class Plan:
+    def __init__(self, raw_config: dict, base_dir="."):
+        cfg = validate_config(raw_config, base_dir)
+        self.cfg = cfg
+        self.concepts = cfg["_concepts"]
+        self.methods = {name: method_params(entry) for name, entry in cfg["methods"].items()}
+        self.prompts = prompt_ids(cfg["prompts"]["image"], cfg["prompts"]["context"])  # id -> template
+        self.context_ids = [pid for pid in self.prompts if pid != PLAIN_ID]
+        self.classes = {c.class_slug: c.class_noun for c in self.concepts.values()}
+        self.extractors = sorted({metric.rsplit("_", 1)[1] for metric in cfg["metrics"]})
+        self.gpu = 1 if cfg["device"] == "cuda" else 0
+
+    # ---- resources ------------------------------------------------------------------------------------------
+
+    def resources(self, rule: str, runtime: int, mem_mb: int, gpu: bool = False) -> dict:
+        """Default runtime (minutes) and memory of a rule, overridden per rule by `resources:` in the config."""
+        given = self.cfg["resources"].get(rule, {})
+        out = {"runtime": given.get("runtime", runtime), "mem_mb": given.get("mem_mb", mem_mb)}
+        if gpu and self.gpu:
+            out["gpu"] = given.get("gpu", self.gpu)
+        return out
+
+    def threads(self, rule: str, default: int) -> int:
+        return self.cfg["resources"].get(rule, {}).get("threads", default)
+
+    # ---- models: built here for builtin:tiny, else used where they are -------------------------------------
+
+    def base_model_input(self) -> list[str]:
+        return ["results/base_model"] if self.cfg["base_model"] == BUILTIN_TINY else []
+
+    def base_model(self, input_files) -> str:
+        """The base model to load: the built folder (an input) or the configured hub id / local folder."""
+        built = list(getattr(input_files, "base_model", []) or [])
+        return built[0] if built else self.cfg["base_model"]
+
+    def extractor_input(self, kind: str) -> list[str]:
+        return [f"results/extractors/{kind}"] if self.cfg["extractors"][kind] == BUILTIN_TINY else []
+
+    def extractor_source(self, kind: str, input_files) -> str:
+        built = list(getattr(input_files, "model", []) or [])
+        return built[0] if built else self.cfg["extractors"][kind]
+
+    def random_extractors(self) -> list[str]:
+        return [kind for kind in self.extractors if self.cfg["extractors"][kind] == BUILTIN_TINY]
+
+    # ---- concepts and methods ------------------------------------------------------------------------------
+
+    def class_slug(self, concept: str) -> str:
+        return self.concepts[concept].class_slug
+
+    def concept_phrase(self, concept: str, method: str) -> str:
+        c, params = self.concepts[concept], self.methods[method]
+        return get_method(params["type"]).concept_phrase(concept, c.class_noun, params)
+
+    def uses_prior(self, method: str) -> bool:
+        params = self.methods[method]
+        return get_method(params["type"]).uses_prior(params)
+
+    def train_inputs(self, concept: str, method: str) -> dict:
+        inputs = {"targets": f"results/targets/{concept}", "base_model": self.base_model_input()}
+        if self.uses_prior(method):
+            inputs["class_images"] = f"results/class_images/{self.class_slug(concept)}"
+        return inputs
+
+    # ---- generation ----------------------------------------------------------------------------------------
+
+    def generation(self) -> dict:
+        g = self.cfg["generation"]
+        return {"steps": g["steps"], "guidance_scale": g["guidance_scale"], "scheduler": g["scheduler"],
+                "batch_size": g["batch_size"], "resolution": self.cfg["resolution"]}
+
+    def _seeds(self, offset: int = 0) -> list[int]:
+        first = self.cfg["generation"]["seed"] + offset
+        return list(range(first, first + self.cfg["generation"]["num_images"]))
+
+    def method_sets(self, concept: str, method: str) -> list[list]:
+        """[folder, prompt, seeds] per prompt; the seeds are the same for every method (paired comparison)."""
+        phrase = self.concept_phrase(concept, method)
+        return [[pid, fill(template, phrase), self._seeds()] for pid, template in self.prompts.items()]
+
+    def baseline_sets(self, cls: str) -> list[list]:
+        """The base model on the same prompts without the concept, in two halves with disjoint seeds."""
+        mode = self.cfg["generation"]["baseline_phrase"]
+        sets = []
+        for pid, template in self.prompts.items():
+            prompt = baseline_prompt(template, self.classes[cls], mode)
+            sets.append([f"{pid}/a", prompt, self._seeds()])
+            sets.append([f"{pid}/b", prompt, self._seeds(SECOND_HALF_OFFSET)])
+        return sets
+
+    def text_prompts(self, cls: str) -> dict[str, str]:
+        """The context prompts as CLIP-T compares them: the concept phrase replaced by the class noun."""
+        return {pid: baseline_prompt(self.prompts[pid], self.classes[cls], "class") for pid in self.context_ids}
+
+    # ---- features and metrics ------------------------------------------------------------------------------
+
+    def needs_text(self) -> bool:
+        return "text_alignment_clip" in self.cfg["metrics"]
+
+    def metric_inputs(self, concept: str, method: str) -> dict:
+        cls = self.class_slug(concept)
+        inputs = {
+            "targets": [f"results/features/{e}/targets/{concept}.safetensors" for e in self.extractors],
+            "baselines": [f"results/features/{e}/baselines/{cls}.safetensors" for e in self.extractors],
+            "text": [f"results/features/clip/text/{cls}.safetensors"] if self.needs_text() else [],
+        }
+        if method != REFERENCE:
+            inputs["images"] = [f"results/features/{e}/images/{concept}/{method}.safetensors"
+                                for e in self.extractors]
+        return inputs
+
+    def metric_tables(self) -> list[str]:
+        return [f"results/metrics/{c}/{m}.csv" for c in self.concepts for m in [*self.methods, REFERENCE]]
+
+    def scatter_families(self) -> list[str]:
+        return [family for family, axes in metric_axes().items() if all(a in self.cfg["metrics"] for a in axes)]
+
+    def all_outputs(self) -> list[str]:
+        outputs = [f"results/checkpoints/{c}/{m}" for c in self.concepts for m in self.methods]
+        outputs += ["results/summary/metrics.csv", "results/summary/metrics.md"]
+        outputs += [f"results/summary/similarity_{f}.{ext}" for f in self.scatter_families() for ext in ("png", "svg")]
+        outputs += [f"results/summary/grids/{c}.png" for c in self.concepts]
+        return outputs

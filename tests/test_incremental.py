@@ -1,0 +1,184 @@
+"""What re-runs after a change to a finished default run, read from Snakemake's own plan (dry runs only).
+
+Each test changes the finished run in place (config.yaml, or a concept folder), asks `snakemake -n` for its plan,
+and puts everything back. The expected plans are written as counts per rule, from the default config's shape:
+C concepts, M methods, K class nouns, E feature extractors.
+"""
+
+from __future__ import annotations
+
+import shutil
+from contextlib import contextmanager
+
+import pytest
+
+from workflow_helpers import Plan, copy_workflow, dry_run, finished_default_run, read_config, write_config  # noqa: F401
+
+pytestmark = pytest.mark.workflow
+
+# The default config's shape, checked by test_default_shape below so that a changed config.yaml fails loudly here
+# rather than as puzzling counts.
+C, M, K, E = 2, 3, 2, 3  # blue_dog + red_toy; textual_inversion, dreambooth, lora; dog + toy robot; clip, dino, inception
+DOWNSTREAM = {"aggregate": 1, "scatter": 2, "all": 1}  # one table, the clip and fid scatter plots, the target
+
+
+@pytest.fixture(scope="module")
+def run_dir(finished_default_run):
+    workdir = finished_default_run.workdir
+    plan = dry_run(workdir)
+    assert plan.nothing_to_do and not plan.jobs, f"the finished run is not up to date:\n{plan.details()}"
+    return workdir
+
+
+@contextmanager
+def changed(workdir, edit_config=None, new_concept=None):
+    """Apply a change to the finished run for the duration of the block, then restore it exactly."""
+    config_text = (workdir / "config.yaml").read_text()
+    added = []
+    try:
+        if edit_config is not None:
+            config = read_config(workdir)
+            edit_config(config)
+            write_config(workdir, config)
+        if new_concept is not None:
+            name, class_noun = new_concept
+            folder = workdir / "data" / "demo" / name
+            shutil.copytree(workdir / "data" / "demo" / "red_toy", folder)
+            added.append(folder)
+            (folder / "concept.yaml").write_text(f"class: {class_noun}\nkind: object\n")
+        yield
+    finally:
+        (workdir / "config.yaml").write_text(config_text)
+        for path in added:
+            shutil.rmtree(path)
+
+
+def report(change: str, plan: Plan) -> None:
+    print(f"\n[{change}] re-runs: {plan.summary()}")
+
+
+def assert_plan(plan: Plan, expected: dict[str, int]) -> None:
+    expected = {rule: n for rule, n in expected.items() if n}
+    assert dict(plan.counts) == expected, (
+        f"planned {plan.summary()}\nexpected {expected}\njobs and Snakemake's reasons:\n{plan.details()}"
+    )
+
+
+def test_default_shape(run_dir):
+    config = read_config(run_dir)
+    assert len(config["methods"]) == M
+    assert sorted(p.name for p in (run_dir / "data" / "demo").iterdir()) == ["blue_dog", "red_toy"]
+    assert {m.rsplit("_", 1)[1] for m in config["metrics"]} == {"clip", "dino", "inception"}
+    assert "text_alignment_clip" in config["metrics"]
+
+
+def test_adding_a_concept_runs_only_that_concept(run_dir):
+    with changed(run_dir, new_concept=("cat_toy", "cat")):
+        plan = dry_run(run_dir)
+    report("add concept cat_toy (class cat)", plan)
+    assert_plan(plan, {
+        "prepare_concept": 1, "class_images": 1, "baselines": 1, "train": M, "generate": M,
+        "features_targets": E, "features_images": M * E, "features_baselines": E, "text_features": 1,
+        "metrics": M + 1,  # the methods and the reference levels
+        "grid": 1, **DOWNSTREAM,
+    })
+    assert plan.wildcard_values("concept") == {"cat_toy"}, plan.details()
+    assert plan.wildcard_values("cls") == {"cat"}, plan.details()
+    assert {job.wc["method"] for job in plan.of("metrics")} == {"textual_inversion", "dreambooth", "lora", "_reference"}
+
+
+def test_adding_a_method_runs_only_that_method(run_dir):
+    lora_r8 = {"type": "lora", "steps": 40, "batch_size": 2, "learning_rate": 1.0e-3, "rank": 8, "alpha": 8,
+               "checkpoint_every": 20}
+    with changed(run_dir, edit_config=lambda cfg: cfg["methods"].update(lora_r8=lora_r8)):
+        plan = dry_run(run_dir)
+    report("add method lora_r8", plan)
+    assert_plan(plan, {"train": C, "generate": C, "features_images": C * E, "metrics": C, "grid": C, **DOWNSTREAM})
+    assert plan.wildcard_values("method") == {"lora_r8"}, plan.details()
+
+
+def test_changing_one_method_runs_that_method_alone(run_dir):
+    def edit(cfg):
+        cfg["methods"]["lora"]["learning_rate"] = 2.0e-3
+
+    with changed(run_dir, edit_config=edit):
+        plan = dry_run(run_dir)
+    report("lora learning_rate 1e-3 -> 2e-3", plan)
+    assert_plan(plan, {"train": C, "generate": C, "features_images": C * E, "metrics": C, "grid": C, **DOWNSTREAM})
+    assert plan.wildcard_values("method") == {"lora"}, plan.details()
+    assert all("Params have changed" in job.reason for job in plan.of("train")), plan.details()
+
+
+def test_changing_the_metric_list_recomputes_metrics_only(run_dir):
+    def edit(cfg):
+        cfg["metrics"].remove("image_similarity_dino")
+
+    with changed(run_dir, edit_config=edit):
+        plan = dry_run(run_dir)
+    report("metrics: drop image_similarity_dino", plan)
+    assert_plan(plan, {"metrics": C * (M + 1), **DOWNSTREAM})
+
+
+def test_changing_error_bars_redraws_the_scatter_plots_only(run_dir):
+    with changed(run_dir, edit_config=lambda cfg: cfg["plots"].update(error_bars="se")):
+        plan = dry_run(run_dir)
+    report("plots.error_bars sd -> se", plan)
+    assert_plan(plan, {"scatter": 2, "all": 1})
+
+
+def test_adding_a_context_prompt_regenerates_but_does_not_retrain(run_dir):
+    with changed(run_dir, edit_config=lambda cfg: cfg["prompts"]["context"].append("a photo of {c} on a beach")):
+        plan = dry_run(run_dir)
+    report("add context prompt 'a photo of {c} on a beach'", plan)
+    assert_plan(plan, {
+        "generate": C * M, "baselines": K, "features_images": C * M * E, "features_baselines": K * E,
+        "text_features": K, "metrics": C * (M + 1), "grid": C, **DOWNSTREAM,
+    })
+    for rule in ("train", "class_images", "prepare_concept", "features_targets", "base_model"):
+        assert not plan.of(rule), plan.details()
+
+
+# ---- shared intermediates, from scratch ----------------------------------------------------------------------
+
+SHARED_RULES = ("base_model", "extractor_model", "prepare_concept", "class_images", "baselines", "features_targets",
+                "features_baselines", "text_features")
+
+
+def test_shared_intermediates_are_computed_once_whatever_the_methods(tmp_path):
+    """From scratch, per-class and per-concept work does not grow with the number of methods."""
+    workdir = copy_workflow(tmp_path / "workflow")
+    default = read_config(workdir)
+    plans = {}
+    # One method; the default three; five (two LoRA ranks and a second DreamBooth on top).
+    extra = {
+        "lora_r8": {**default["methods"]["lora"], "rank": 8, "alpha": 8},
+        "lora_r16": {**default["methods"]["lora"], "rank": 16, "alpha": 16},
+    }
+    for label, methods in {
+        "1 method": {"dreambooth": default["methods"]["dreambooth"]},
+        "3 methods": default["methods"],
+        "5 methods": {**default["methods"], **extra},
+    }.items():
+        write_config(workdir, {**default, "methods": methods})
+        plans[len(methods)] = plan = dry_run(workdir)
+        report(f"from scratch, {label}", plan)
+
+    expected_shared = {"base_model": 1, "extractor_model": E, "prepare_concept": C, "class_images": K, "baselines": K,
+                       "features_targets": C * E, "features_baselines": K * E, "text_features": K}
+    for n, plan in plans.items():
+        shared = {rule: plan.counts[rule] for rule in SHARED_RULES}
+        assert shared == expected_shared, f"{n} method(s): {plan.summary()}"
+        assert plan.counts["train"] == plan.counts["generate"] == C * n
+        assert plan.counts["features_images"] == C * n * E
+        assert plan.counts["metrics"] == C * (n + 1)
+    assert len(plans[3].jobs) == 68, plans[3].summary()  # the default DAG
+
+    # Two concepts of one class share its class images, baselines and their features.
+    second_dog = workdir / "data" / "demo" / "green_dog"
+    shutil.copytree(workdir / "data" / "demo" / "blue_dog", second_dog)
+    write_config(workdir, default)
+    plan = dry_run(workdir)
+    report("from scratch, 3 concepts of 2 classes", plan)
+    assert plan.counts["class_images"] == plan.counts["baselines"] == K
+    assert plan.counts["features_baselines"] == K * E and plan.counts["text_features"] == K
+    assert plan.counts["prepare_concept"] == C + 1 and plan.counts["features_targets"] == (C + 1) * E

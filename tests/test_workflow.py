@@ -1,0 +1,279 @@
+"""The whole workflow on the tiny model: outputs, logs, up-to-dateness, report, determinism, atomic image sets.
+
+Budget (2 cores): one full default run (shared with test_incremental.py), two from-scratch runs of a reduced
+config for determinism, and single generate jobs for the regeneration and kill tests.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import signal
+import time
+
+import pandas as pd
+import pytest
+
+from conceptbench.generate import AtomicFolder
+from conceptbench.prompts import prompt_ids
+from workflow_helpers import (  # noqa: F401  (finished_default_run is a fixture)
+    copy_workflow,
+    default_config,
+    dry_run,
+    file_digests,
+    finished_default_run,
+    mtimes,
+    resolved_config,
+    snakemake,
+    start_snakemake,
+    wait_for,
+)
+
+pytestmark = pytest.mark.workflow
+
+ARTIFACT = {"textual_inversion": "learned_embeds.safetensors", "lora": "pytorch_lora_weights.safetensors",
+            "dreambooth": "unet/diffusion_pytorch_model.safetensors"}
+TIMESTAMP = ".snakemake_timestamp"  # Snakemake's marker inside directory outputs
+
+
+class Layout:
+    """What a finished run must contain, derived from its config.yaml."""
+
+    def __init__(self, workdir):
+        cfg = resolved_config(workdir)
+        self.root = workdir / "results"
+        self.concepts = cfg["_concepts"]
+        self.methods = cfg["methods"]
+        self.classes = sorted({c.class_slug for c in self.concepts.values()})
+        self.prompt_ids = list(prompt_ids(cfg["prompts"]["image"], cfg["prompts"]["context"]))
+        self.num_images = cfg["generation"]["num_images"]
+        self.metrics = cfg["metrics"]
+        self.extractors = sorted({m.rsplit("_", 1)[1] for m in self.metrics})
+        self.image_names = {f"{i:03d}.png" for i in range(self.num_images)}
+
+    def check_image_set(self, folder, sub_sets=("",)):
+        """`folder` holds exactly one sub-folder per prompt id (each with `sub_sets`), each with the images."""
+        assert folder.is_dir(), f"{folder} is missing"
+        assert sorted(p.name for p in folder.iterdir() if p.name != TIMESTAMP) == sorted(self.prompt_ids), folder
+        for pid in self.prompt_ids:
+            for sub in sub_sets:
+                images = {p.name for p in (folder / pid / sub).iterdir()}
+                assert images == self.image_names, f"{folder / pid / sub}: {sorted(images)}"
+
+
+def digests_of_results(workdir) -> dict[str, str]:
+    """Every output that must be bitwise reproducible: tables, images, weights, losses (not timings/metadata)."""
+    results = workdir / "results"
+    digests = {}
+    for pattern in ("summary/metrics.csv", "metrics/**/*.csv", "images/**/*.png", "baselines/**/*.png",
+                    "class_images/**/*.png", "targets/**/*.png", "checkpoints/**/*.safetensors",
+                    "checkpoints/**/loss.csv"):
+        digests.update(file_digests(results, pattern))
+    return digests
+
+
+# ---- the full default run -------------------------------------------------------------------------------------
+
+
+def test_every_expected_output_exists(finished_default_run):
+    workdir = finished_default_run.workdir
+    layout, results = Layout(workdir), workdir / "results"
+    assert len(layout.concepts) == 2 and len(layout.methods) == 3 and len(layout.prompt_ids) == 10
+
+    for concept in layout.concepts:
+        for method, params in layout.methods.items():
+            checkpoint = results / "checkpoints" / concept / method
+            for name in (ARTIFACT[params["type"]], "loss.csv", "metadata.json"):
+                assert (checkpoint / name).is_file() and (checkpoint / name).stat().st_size > 0, checkpoint / name
+            layout.check_image_set(results / "images" / concept / method)
+    for cls in layout.classes:
+        layout.check_image_set(results / "baselines" / cls, sub_sets=("a", "b"))
+
+    features = results / "features"
+    expected_features = [features / "clip" / "text" / f"{cls}.safetensors" for cls in layout.classes]
+    for e in layout.extractors:
+        expected_features += [features / e / "targets" / f"{c}.safetensors" for c in layout.concepts]
+        expected_features += [features / e / "baselines" / f"{cls}.safetensors" for cls in layout.classes]
+        expected_features += [features / e / "images" / c / f"{m}.safetensors"
+                              for c in layout.concepts for m in layout.methods]
+    assert sorted(features.rglob("*.safetensors")) == sorted(expected_features)
+
+    summary = results / "summary"
+    for name in ["metrics.csv", "metrics.md", *(f"similarity_{f}.{ext}" for f in ("clip", "fid")
+                                                for ext in ("png", "svg"))]:
+        assert (summary / name).stat().st_size > 0, name
+    assert sorted(p.name for p in (summary / "grids").iterdir()) == sorted(f"{c}.png" for c in layout.concepts)
+    assert not list(results.rglob("*.partial")), "a half-written folder was left behind"
+
+
+def test_metrics_table_has_every_concept_method_and_metric(finished_default_run):
+    layout = Layout(finished_default_run.workdir)
+    table = pd.read_csv(finished_default_run.workdir / "results" / "summary" / "metrics.csv")
+    assert list(table.columns) == ["concept", "method", "metric", "value", "n"]
+    rows = set(zip(table.concept, table.method, table.metric))
+    expected = {(c, m, metric) for c in layout.concepts for m in [*layout.methods, "reference"] for metric in layout.metrics}
+    assert rows == expected, f"missing {sorted(expected - rows)}, unexpected {sorted(rows - expected)}"
+    assert len(table) == len(expected), "duplicate rows"
+    assert all(math.isfinite(v) for v in table.value)
+    assert (table.n > 0).all()
+    markdown = (finished_default_run.workdir / "results" / "summary" / "metrics.md").read_text()
+    for method in [*layout.methods, "reference"]:
+        assert f"| {method} |" in markdown
+
+
+def test_every_job_left_a_log_and_a_benchmark(finished_default_run):
+    workdir, jobs = finished_default_run.workdir, finished_default_run.run.jobs.jobs
+    rules = snakemake(workdir, "--list-rules", timeout=120).check().stdout.split()
+    assert {job.rule for job in jobs} == set(rules), "every rule should have run in the default workflow"
+    for job in jobs:
+        if job.rule == "all":
+            continue
+        log, benchmark = job.get("log"), job.get("benchmark")
+        assert log and benchmark, f"{job.label()} declares no log or no benchmark"
+        assert (workdir / log).is_file(), f"{job.label()}: no log {log}"
+        assert (workdir / log).stat().st_size > 0, f"{job.label()}: empty log {log}"
+        lines = (workdir / benchmark).read_text().splitlines()
+        assert len(lines) == 2 and lines[0].startswith("s\t"), f"{job.label()}: bad benchmark {benchmark}"
+
+
+def test_nothing_reruns_when_nothing_changed(finished_default_run):
+    workdir = finished_default_run.workdir
+    plan = dry_run(workdir)
+    assert plan.nothing_to_do and not plan.jobs, plan.details()
+
+    before = mtimes(workdir / "results")
+    again = snakemake(workdir).check()
+    assert "Nothing to be done" in again.output and not again.jobs.jobs, again.jobs.details()
+    assert mtimes(workdir / "results") == before, "a re-run with nothing changed touched results/"
+
+
+def test_report_is_a_nonempty_html_file(finished_default_run, tmp_path):
+    workdir = finished_default_run.workdir
+    out = tmp_path / "report.html"
+    snakemake(workdir, "--report", str(out), timeout=300).check()
+    html = out.read_text(errors="replace")
+    assert out.stat().st_size > 100_000, f"report is only {out.stat().st_size} bytes"
+    assert html.lstrip().lower().startswith("<!doctype html") and html.rstrip().endswith("</html>")
+    for name in ("metrics.csv", "similarity_clip.png", "similarity_fid.png", "blue_dog.png"):
+        assert name in html, f"{name} is not in the report"
+
+
+# ---- two from-scratch runs of a reduced config ----------------------------------------------------------------
+
+REDUCED_CONCEPT = "blue_dog"
+REDUCED_METHODS = ("textual_inversion", "dreambooth")  # embeddings vs. a full model; dreambooth uses class images
+
+
+def reduced_config() -> dict:
+    """1 concept, 2 methods, 2 context prompts; everything else as shipped."""
+    cfg = default_config()
+    cfg["methods"] = {name: cfg["methods"][name] for name in REDUCED_METHODS}
+    cfg["prompts"]["context"] = cfg["prompts"]["context"][:2]
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def reduced_runs(tmp_path_factory):
+    """Two independent from-scratch runs of the reduced config, with the digests of their outputs right after."""
+    runs = []
+    for name in ("first", "second"):
+        workdir = copy_workflow(tmp_path_factory.mktemp(f"reduced_{name}") / "workflow", reduced_config())
+        for other in (workdir / "data" / "demo").iterdir():
+            if other.name != REDUCED_CONCEPT:
+                shutil.rmtree(other)
+        start = time.monotonic()
+        run = snakemake(workdir).check()
+        print(f"\nreduced workflow ({name}): {len(run.jobs.jobs)} jobs in {time.monotonic() - start:.0f} s")
+        runs.append((workdir, digests_of_results(workdir)))
+    return runs
+
+
+def test_two_runs_from_scratch_give_identical_results(reduced_runs):
+    (first, first_digests), (second, second_digests) = reduced_runs
+    a = (first / "results" / "summary" / "metrics.csv").read_bytes()
+    b = (second / "results" / "summary" / "metrics.csv").read_bytes()
+    if a != b:
+        merged = pd.read_csv(first / "results/summary/metrics.csv").merge(
+            pd.read_csv(second / "results/summary/metrics.csv"), on=["concept", "method", "metric"])
+        pytest.fail(f"metrics.csv differs between two runs from scratch:\n"
+                    f"{merged[merged.value_x != merged.value_y].to_string()}")
+    assert len(a.splitlines()) == 1 + (len(REDUCED_METHODS) + 1) * len(default_config()["metrics"])
+    assert first_digests.keys() == second_digests.keys()
+    differing = sorted(k for k in first_digests if first_digests[k] != second_digests[k])
+    assert not differing, f"{len(differing)} of {len(first_digests)} outputs differ, e.g. {differing[:10]}"
+
+
+def test_regenerating_an_image_set_is_bitwise_identical(reduced_runs):
+    workdir, digests = reduced_runs[1]
+    target = f"results/images/{REDUCED_CONCEPT}/dreambooth"
+    run = snakemake(workdir, target, "--forcerun", "generate").check()
+    assert [job.label() for job in run.jobs.jobs] == [f"generate(concept={REDUCED_CONCEPT}, method=dreambooth)"]
+    images = {k: v for k, v in digests.items() if k.startswith(f"images/{REDUCED_CONCEPT}/dreambooth/")}
+    assert len(images) == len(Layout(workdir).prompt_ids) * 5
+    assert file_digests(workdir / "results", f"images/{REDUCED_CONCEPT}/dreambooth/**/*.png") == images
+
+
+# ---- a generation killed mid-way --------------------------------------------------------------------------------
+
+
+def test_atomic_folder_leaves_nothing_behind_on_error(tmp_path):
+    final = tmp_path / "images" / "c" / "m"
+    with pytest.raises(RuntimeError):
+        with AtomicFolder(final) as partial:
+            (partial / "plain").mkdir()
+            (partial / "plain" / "000.png").write_bytes(b"half")
+            raise RuntimeError("killed mid-way")
+    assert not final.exists() and not final.with_name("m.partial").exists()
+
+    with AtomicFolder(final) as partial:  # a complete set appears under its final name at once
+        (partial / "000.png").write_bytes(b"complete")
+    assert (final / "000.png").read_bytes() == b"complete" and not final.with_name("m.partial").exists()
+
+    with pytest.raises(RuntimeError):  # a failed redo keeps the previous complete set untouched
+        with AtomicFolder(final) as partial:
+            (partial / "000.png").write_bytes(b"half")
+            raise RuntimeError("killed mid-way")
+    assert (final / "000.png").read_bytes() == b"complete" and not final.with_name("m.partial").exists()
+
+
+def test_killed_generation_leaves_no_half_written_set(reduced_runs):
+    """SIGKILL Snakemake and its generate job while images are being written; a re-run regenerates the set fully."""
+    workdir, digests = reduced_runs[0]
+    method = "textual_inversion"
+    target = f"results/images/{REDUCED_CONCEPT}/{method}"
+    final, partial = workdir / target, workdir / f"{target}.partial"
+    shutil.rmtree(final)  # the checkpoints exist, this image set does not yet
+
+    process = start_snakemake(workdir, target)
+    try:
+        waited = wait_for(lambda: any(partial.rglob("*.png")) or process.poll() is not None, timeout=300,
+                          what=f"{partial} to receive its first image")
+        assert process.poll() is None, "generation ended before it could be killed; see background_snakemake.log"
+        os.killpg(process.pid, signal.SIGKILL)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=60)
+    print(f"\nkilled snakemake + generate job {waited:.1f} s after start, with "
+          f"{len(list(partial.rglob('*.png')))} images written to {partial.name}")
+
+    assert partial.is_dir(), "the kill should have left the work in progress under .partial"
+    # Snakemake's lock survives a SIGKILL; a user runs --unlock, then Snakemake decides what is stale.
+    snakemake(workdir, "--unlock", timeout=120).check()
+    plan = dry_run(workdir, target)
+    assert [job.label() for job in plan.jobs] == [f"generate(concept={REDUCED_CONCEPT}, method={method})"], \
+        plan.details()
+    reason = plan.jobs[0].reason
+    if final.exists():
+        assert "Incomplete" in reason, f"{final} exists after the kill and is not flagged incomplete: {reason}"
+    else:
+        assert "Missing output files" in reason, reason
+    print(f"after the kill: {final.name} {'exists' if final.exists() else 'does not exist'}; reason: {reason}")
+
+    snakemake(workdir, target).check()  # the default profile sets rerun-incomplete
+    Layout(workdir).check_image_set(final)
+    assert not partial.exists()
+    prefix = f"images/{REDUCED_CONCEPT}/{method}/"
+    assert file_digests(workdir / "results", f"{prefix}**/*.png") == {k: v for k, v in digests.items()
+                                                                      if k.startswith(prefix)}
