@@ -5,7 +5,11 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config.yaml"
+# The embedded default, unless --configfile names a preset: a preset then stands alone instead of being merged
+# over the default (which would, e.g., add the demo's tiny method entries to a real run).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
 
 
 include: "rules/common.smk"
