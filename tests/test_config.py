@@ -233,8 +233,9 @@ def test_identifier_with_space():
     ({"concepts": {"ghost": {"images": "no/such/folder", "class": "dog"}}}, ["concepts.ghost.images"]),
 ], ids=["schema", "folders"])
 def test_snakemake_refuses_a_bad_config(tmp_path, bad, keys):
+    # A --configfile stands alone (the Snakefile then skips config.yaml), so start from the embedded default.
     configfile = tmp_path / "bad.yaml"
-    configfile.write_text(yaml.safe_dump(bad))
+    configfile.write_text(yaml.safe_dump({**yaml.safe_load((REPO / "config.yaml").read_text()), **bad}))
     run = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", str(configfile)],
                          cwd=REPO, capture_output=True, text=True, timeout=120)
     output = run.stdout + run.stderr
