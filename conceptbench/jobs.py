@@ -17,11 +17,13 @@ def start_job(snakemake):
     if snakemake.log:
         path = Path(snakemake.log[0])
         path.parent.mkdir(parents=True, exist_ok=True)
-        sys.stdout = sys.stderr = open(path, "w", buffering=1)
+        # Appended, not overwritten: a retried job (e.g. after a SLURM time limit) keeps the first attempt's story.
+        sys.stdout = sys.stderr = open(path, "a", buffering=1)
     torch.set_num_threads(max(1, int(snakemake.threads)))
 
     def log(message: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
-    log(f"rule {snakemake.rule} {dict(snakemake.wildcards)} with {snakemake.threads} thread(s)")
+    log(f"=== {time.strftime('%Y-%m-%d')} rule {snakemake.rule} {dict(snakemake.wildcards)} "
+        f"with {snakemake.threads} thread(s)")
     return log
