@@ -6,6 +6,8 @@ from pathlib import Path
 
 import torch
 
+# LoRA names the concept as DreamBooth does ("sks dog") and may use the same class prior.
+from .dreambooth import concept_phrase, uses_prior  # noqa: F401  (part of this method's interface)
 from .training import TrainingSetup
 
 ARTIFACT = "pytorch_lora_weights.safetensors"
@@ -17,14 +19,6 @@ DEFAULTS = {
     "prior_preservation": False,
     "prior_loss_weight": 1.0,
 }
-
-
-def concept_phrase(concept_name: str, class_noun: str, params: dict) -> str:
-    return f"{params['identifier']} {class_noun}"
-
-
-def uses_prior(params: dict) -> bool:
-    return bool(params["prior_preservation"])
 
 
 def prepare(pipe, concept_name: str, class_noun: str, params: dict) -> TrainingSetup:
