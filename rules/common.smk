@@ -8,7 +8,9 @@ from conceptbench.names import NAME_PATTERN
 from conceptbench.plan import REFERENCE, Plan
 
 try:
-    PLAN = Plan(config, Path.cwd())
+    # Paths relative to the working directory, like every other path here: absolute ones would end up in the
+    # jobs' params and inputs, and a finished run moved or copied elsewhere would re-run from scratch.
+    PLAN = Plan(config, Path("."))
 except (ConfigError, ValueError) as error:
     raise WorkflowError(f"config problem (fix it in your config file):\n{error}") from None
 

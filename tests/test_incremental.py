@@ -12,13 +12,24 @@ from contextlib import contextmanager
 
 import pytest
 
-from workflow_helpers import Plan, copy_workflow, dry_run, finished_default_run, read_config, write_config  # noqa: F401
+from workflow_helpers import (  # noqa: F401  (finished_default_run is a fixture)
+    Plan,
+    copy_workflow,
+    dry_run,
+    finished_default_run,
+    read_config,
+    say,
+    write_config,
+)
 
 pytestmark = pytest.mark.workflow
 
 # The default config's shape, checked by test_default_shape below so that a changed config.yaml fails loudly here
 # rather than as puzzling counts.
-C, M, K, E = 2, 3, 2, 3  # blue_dog + red_toy; textual_inversion, dreambooth, lora; dog + toy robot; clip, dino, inception
+C = 2  # concepts: blue_dog, red_toy
+M = 3  # methods: textual_inversion, dreambooth, lora
+K = 2  # class nouns: dog, toy robot
+E = 3  # extractors: clip, dino, inception
 DOWNSTREAM = {"aggregate": 1, "scatter": 2, "all": 1}  # one table, the clip and fid scatter plots, the target
 
 
@@ -53,8 +64,14 @@ def changed(workdir, edit_config=None, new_concept=None):
             shutil.rmtree(path)
 
 
-def report(change: str, plan: Plan) -> None:
-    print(f"\n[{change}] re-runs: {plan.summary()}")
+@pytest.fixture
+def show(pytestconfig):
+    """Print a plan's job counts past pytest's capture, so that every run's output has them."""
+
+    def show_plan(change: str, plan: Plan) -> None:
+        say(pytestconfig, f"\n  [{change}] Snakemake plans {plan.summary()}")
+
+    return show_plan
 
 
 def assert_plan(plan: Plan, expected: dict[str, int]) -> None:
@@ -72,10 +89,10 @@ def test_default_shape(run_dir):
     assert "text_alignment_clip" in config["metrics"]
 
 
-def test_adding_a_concept_runs_only_that_concept(run_dir):
+def test_adding_a_concept_runs_only_that_concept(run_dir, show):
     with changed(run_dir, new_concept=("cat_toy", "cat")):
         plan = dry_run(run_dir)
-    report("add concept cat_toy (class cat)", plan)
+    show("add concept cat_toy (class cat)", plan)
     assert_plan(plan, {
         "prepare_concept": 1, "class_images": 1, "baselines": 1, "train": M, "generate": M,
         "features_targets": E, "features_images": M * E, "features_baselines": E, "text_features": 1,
@@ -87,49 +104,49 @@ def test_adding_a_concept_runs_only_that_concept(run_dir):
     assert {job.wc["method"] for job in plan.of("metrics")} == {"textual_inversion", "dreambooth", "lora", "_reference"}
 
 
-def test_adding_a_method_runs_only_that_method(run_dir):
+def test_adding_a_method_runs_only_that_method(run_dir, show):
     lora_r8 = {"type": "lora", "steps": 40, "batch_size": 2, "learning_rate": 1.0e-3, "rank": 8, "alpha": 8,
                "checkpoint_every": 20}
     with changed(run_dir, edit_config=lambda cfg: cfg["methods"].update(lora_r8=lora_r8)):
         plan = dry_run(run_dir)
-    report("add method lora_r8", plan)
+    show("add method lora_r8", plan)
     assert_plan(plan, {"train": C, "generate": C, "features_images": C * E, "metrics": C, "grid": C, **DOWNSTREAM})
     assert plan.wildcard_values("method") == {"lora_r8"}, plan.details()
 
 
-def test_changing_one_method_runs_that_method_alone(run_dir):
+def test_changing_one_method_runs_that_method_alone(run_dir, show):
     def edit(cfg):
         cfg["methods"]["lora"]["learning_rate"] = 2.0e-3
 
     with changed(run_dir, edit_config=edit):
         plan = dry_run(run_dir)
-    report("lora learning_rate 1e-3 -> 2e-3", plan)
+    show("lora learning_rate 1e-3 -> 2e-3", plan)
     assert_plan(plan, {"train": C, "generate": C, "features_images": C * E, "metrics": C, "grid": C, **DOWNSTREAM})
     assert plan.wildcard_values("method") == {"lora"}, plan.details()
     assert all("Params have changed" in job.reason for job in plan.of("train")), plan.details()
 
 
-def test_changing_the_metric_list_recomputes_metrics_only(run_dir):
+def test_changing_the_metric_list_recomputes_metrics_only(run_dir, show):
     def edit(cfg):
         cfg["metrics"].remove("image_similarity_dino")
 
     with changed(run_dir, edit_config=edit):
         plan = dry_run(run_dir)
-    report("metrics: drop image_similarity_dino", plan)
+    show("metrics: drop image_similarity_dino", plan)
     assert_plan(plan, {"metrics": C * (M + 1), **DOWNSTREAM})
 
 
-def test_changing_error_bars_redraws_the_scatter_plots_only(run_dir):
+def test_changing_error_bars_redraws_the_scatter_plots_only(run_dir, show):
     with changed(run_dir, edit_config=lambda cfg: cfg["plots"].update(error_bars="se")):
         plan = dry_run(run_dir)
-    report("plots.error_bars sd -> se", plan)
+    show("plots.error_bars sd -> se", plan)
     assert_plan(plan, {"scatter": 2, "all": 1})
 
 
-def test_adding_a_context_prompt_regenerates_but_does_not_retrain(run_dir):
+def test_adding_a_context_prompt_regenerates_but_does_not_retrain(run_dir, show):
     with changed(run_dir, edit_config=lambda cfg: cfg["prompts"]["context"].append("a photo of {c} on a beach")):
         plan = dry_run(run_dir)
-    report("add context prompt 'a photo of {c} on a beach'", plan)
+    show("add context prompt 'a photo of {c} on a beach'", plan)
     assert_plan(plan, {
         "generate": C * M, "baselines": K, "features_images": C * M * E, "features_baselines": K * E,
         "text_features": K, "metrics": C * (M + 1), "grid": C, **DOWNSTREAM,
@@ -138,13 +155,22 @@ def test_adding_a_context_prompt_regenerates_but_does_not_retrain(run_dir):
         assert not plan.of(rule), plan.details()
 
 
+def test_a_moved_run_is_still_up_to_date(run_dir, tmp_path, show):
+    """Renaming or copying the project folder (another checkout, a CI cache) must not re-run anything."""
+    moved = tmp_path / "moved"
+    shutil.copytree(run_dir, moved, symlinks=True)  # copy2 keeps modification times, as `cp -a` or `mv` would
+    plan = dry_run(moved)
+    show("finished run copied to another folder", plan)
+    assert_plan(plan, {})
+
+
 # ---- shared intermediates, from scratch ----------------------------------------------------------------------
 
 SHARED_RULES = ("base_model", "extractor_model", "prepare_concept", "class_images", "baselines", "features_targets",
                 "features_baselines", "text_features")
 
 
-def test_shared_intermediates_are_computed_once_whatever_the_methods(tmp_path):
+def test_shared_intermediates_are_computed_once_whatever_the_methods(tmp_path, show):
     """From scratch, per-class and per-concept work does not grow with the number of methods."""
     workdir = copy_workflow(tmp_path / "workflow")
     default = read_config(workdir)
@@ -161,7 +187,7 @@ def test_shared_intermediates_are_computed_once_whatever_the_methods(tmp_path):
     }.items():
         write_config(workdir, {**default, "methods": methods})
         plans[len(methods)] = plan = dry_run(workdir)
-        report(f"from scratch, {label}", plan)
+        show(f"from scratch, {label}", plan)
 
     expected_shared = {"base_model": 1, "extractor_model": E, "prepare_concept": C, "class_images": K, "baselines": K,
                        "features_targets": C * E, "features_baselines": K * E, "text_features": K}
@@ -178,7 +204,7 @@ def test_shared_intermediates_are_computed_once_whatever_the_methods(tmp_path):
     shutil.copytree(workdir / "data" / "demo" / "blue_dog", second_dog)
     write_config(workdir, default)
     plan = dry_run(workdir)
-    report("from scratch, 3 concepts of 2 classes", plan)
+    show("from scratch, 3 concepts of 2 classes", plan)
     assert plan.counts["class_images"] == plan.counts["baselines"] == K
     assert plan.counts["features_baselines"] == K * E and plan.counts["text_features"] == K
     assert plan.counts["prepare_concept"] == C + 1 and plan.counts["features_targets"] == (C + 1) * E

@@ -25,6 +25,7 @@ from workflow_helpers import (  # noqa: F401  (finished_default_run is a fixture
     finished_default_run,
     mtimes,
     resolved_config,
+    say,
     snakemake,
     start_snakemake,
     wait_for,
@@ -112,7 +113,8 @@ def test_metrics_table_has_every_concept_method_and_metric(finished_default_run)
     table = pd.read_csv(finished_default_run.workdir / "results" / "summary" / "metrics.csv")
     assert list(table.columns) == ["concept", "method", "metric", "value", "n"]
     rows = set(zip(table.concept, table.method, table.metric))
-    expected = {(c, m, metric) for c in layout.concepts for m in [*layout.methods, "reference"] for metric in layout.metrics}
+    expected = {(c, m, metric)
+                for c in layout.concepts for m in [*layout.methods, "reference"] for metric in layout.metrics}
     assert rows == expected, f"missing {sorted(expected - rows)}, unexpected {sorted(rows - expected)}"
     assert len(table) == len(expected), "duplicate rows"
     assert all(math.isfinite(v) for v in table.value)
@@ -174,7 +176,7 @@ def reduced_config() -> dict:
 
 
 @pytest.fixture(scope="module")
-def reduced_runs(tmp_path_factory):
+def reduced_runs(tmp_path_factory, pytestconfig):
     """Two independent from-scratch runs of the reduced config, with the digests of their outputs right after."""
     runs = []
     for name in ("first", "second"):
@@ -184,7 +186,8 @@ def reduced_runs(tmp_path_factory):
                 shutil.rmtree(other)
         start = time.monotonic()
         run = snakemake(workdir).check()
-        print(f"\nreduced workflow ({name}): {len(run.jobs.jobs)} jobs in {time.monotonic() - start:.0f} s")
+        say(pytestconfig, f"\n  [reduced workflow, {name} run] {len(run.jobs.jobs)} jobs in "
+                          f"{time.monotonic() - start:.0f} s")
         runs.append((workdir, digests_of_results(workdir)))
     return runs
 
@@ -210,7 +213,8 @@ def test_regenerating_an_image_set_is_bitwise_identical(reduced_runs):
     run = snakemake(workdir, target, "--forcerun", "generate").check()
     assert [job.label() for job in run.jobs.jobs] == [f"generate(concept={REDUCED_CONCEPT}, method=dreambooth)"]
     images = {k: v for k, v in digests.items() if k.startswith(f"images/{REDUCED_CONCEPT}/dreambooth/")}
-    assert len(images) == len(Layout(workdir).prompt_ids) * 5
+    layout = Layout(workdir)
+    assert len(images) == len(layout.prompt_ids) * layout.num_images
     assert file_digests(workdir / "results", f"images/{REDUCED_CONCEPT}/dreambooth/**/*.png") == images
 
 
@@ -237,7 +241,7 @@ def test_atomic_folder_leaves_nothing_behind_on_error(tmp_path):
     assert (final / "000.png").read_bytes() == b"complete" and not final.with_name("m.partial").exists()
 
 
-def test_killed_generation_leaves_no_half_written_set(reduced_runs):
+def test_killed_generation_leaves_no_half_written_set(reduced_runs, pytestconfig):
     """SIGKILL Snakemake and its generate job while images are being written; a re-run regenerates the set fully."""
     workdir, digests = reduced_runs[0]
     method = "textual_inversion"
@@ -255,8 +259,8 @@ def test_killed_generation_leaves_no_half_written_set(reduced_runs):
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=60)
-    print(f"\nkilled snakemake + generate job {waited:.1f} s after start, with "
-          f"{len(list(partial.rglob('*.png')))} images written to {partial.name}")
+    say(pytestconfig, f"\n  [kill] SIGKILL to snakemake and its generate job {waited:.1f} s after start, with "
+                      f"{len(list(partial.rglob('*.png')))} image(s) in {partial.name}")
 
     assert partial.is_dir(), "the kill should have left the work in progress under .partial"
     # Snakemake's lock survives a SIGKILL; a user runs --unlock, then Snakemake decides what is stale.
@@ -269,7 +273,8 @@ def test_killed_generation_leaves_no_half_written_set(reduced_runs):
         assert "Incomplete" in reason, f"{final} exists after the kill and is not flagged incomplete: {reason}"
     else:
         assert "Missing output files" in reason, reason
-    print(f"after the kill: {final.name} {'exists' if final.exists() else 'does not exist'}; reason: {reason}")
+    say(pytestconfig, f"  [kill] then {target} {'exists' if final.exists() else 'does not exist'}; "
+                      f"Snakemake's reason to re-run: {reason}")
 
     snakemake(workdir, target).check()  # the default profile sets rerun-incomplete
     Layout(workdir).check_image_set(final)

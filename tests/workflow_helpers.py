@@ -115,17 +115,22 @@ def snakemake(workdir: Path, *args: str, cores: int = 2, timeout: float = FULL_R
     try:
         done = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=clean_env())
     except subprocess.TimeoutExpired as exc:
-        out = (exc.stdout or b"").decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-        err = (exc.stderr or b"").decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
+        out, err = _text(exc.stdout), _text(exc.stderr)  # partial output; bytes even with text=True
         pytest.fail(f"snakemake {' '.join(args)} did not finish in {timeout} s\n{out[-3000:]}\n{err[-3000:]}")
     return Run(list(args), done.returncode, done.stdout, done.stderr)
 
 
+def _text(output: str | bytes | None) -> str:
+    if isinstance(output, bytes):
+        return output.decode(errors="replace")
+    return output or ""
+
+
 def start_snakemake(workdir: Path, *args: str, cores: int = 2, log_path: Path | None = None) -> subprocess.Popen:
     """Start Snakemake in the background, in its own process group (so the test can kill it and all its jobs)."""
-    log = open(log_path or workdir / "background_snakemake.log", "w")
-    return subprocess.Popen(snakemake_command(*args, cores=cores), cwd=workdir, stdout=log, stderr=subprocess.STDOUT,
-                            env=clean_env(), start_new_session=True)
+    with open(log_path or workdir / "background_snakemake.log", "w") as log:
+        return subprocess.Popen(snakemake_command(*args, cores=cores), cwd=workdir, stdout=log,
+                                stderr=subprocess.STDOUT, env=clean_env(), start_new_session=True)
 
 
 # ---- Snakemake's plan -----------------------------------------------------------------------------------------
@@ -256,6 +261,16 @@ def dry_run(workdir: Path, *args: str) -> Plan:
     return parse_plan(run.output)
 
 
+def say(config: pytest.Config, message: str) -> None:
+    """Print past pytest's output capture, so timings and job counts show in every test run's output."""
+    capture = config.pluginmanager.getplugin("capturemanager")
+    if capture is None:
+        print(message)
+        return
+    with capture.global_and_fixture_disabled():
+        print(message)
+
+
 # ---- files ----------------------------------------------------------------------------------------------------
 
 
@@ -293,7 +308,7 @@ _DEFAULT_RUN: dict[str, FinishedRun] = {}
 
 
 @pytest.fixture(scope="session")
-def finished_default_run(tmp_path_factory) -> FinishedRun:
+def finished_default_run(tmp_path_factory, pytestconfig) -> FinishedRun:
     """The full default workflow (config.yaml as shipped), run from scratch with --cores 2 in a tmp copy.
 
     Test modules import this fixture; pytest then registers one definition per module, so the run itself is
@@ -304,9 +319,10 @@ def finished_default_run(tmp_path_factory) -> FinishedRun:
         workdir = copy_workflow(tmp_path_factory.mktemp("default_run") / "workflow")
         start = time.monotonic()
         run = snakemake(workdir)
-        _DEFAULT_RUN["run"] = FinishedRun(workdir, run, time.monotonic() - start)
-        print(f"\nfull default workflow: {len(run.jobs.jobs)} jobs in {_DEFAULT_RUN['run'].seconds:.0f} s "
-              f"({run.jobs.summary()})")
+        seconds = time.monotonic() - start
+        _DEFAULT_RUN["run"] = FinishedRun(workdir, run, seconds)
+        say(pytestconfig, f"\n  [full default workflow] {len(run.jobs.jobs)} jobs in {seconds:.0f} s "
+                          f"({run.jobs.summary()})")
     finished = _DEFAULT_RUN["run"]
     finished.run.check()
     return finished
