@@ -8,7 +8,7 @@ SIGINT (unlike SIGTERM) makes Snakemake cancel its SLURM jobs before it exits.
 Job states come from `squeue --states=all`, polled while Snakemake runs (a finished job stays visible for
 MinJobAge seconds only, and a full run may take longer than that).
 
-Budget (2 cores, one-node cluster): about 8 minutes for the module. Every SLURM job costs ~5 s more than the same
+Budget (2 cores, one-node cluster): about 9 minutes for the module. Every SLURM job costs ~5 s more than the same
 job run locally (two Snakemake start-ups, sbatch's and srun's), so the full embedded default (2 concepts, 67 SLURM
 jobs) takes ~8.5 minutes here on its own. The end-to-end test therefore runs the embedded default on one of its two
 demo concepts (37 SLURM jobs, every rule); CONCEPTBENCH_SLURM_FULL_DEFAULT=1 runs it on both.
