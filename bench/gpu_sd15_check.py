@@ -20,7 +20,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from conceptbench.concepts import load_concept_images, write_normalised_images  # noqa: E402
-from conceptbench.generate import generate_images, use_scheduler  # noqa: E402
+from conceptbench.generate import generate_batches, use_scheduler  # noqa: E402
 from conceptbench.methods import get_method, method_params  # noqa: E402
 from conceptbench.models import NO_EXTRAS, write_tiny_tokenizer  # noqa: E402
 from conceptbench.train import train_concept  # noqa: E402
@@ -95,8 +95,8 @@ def main():
         load_s = time.time() - t
         t = time.time()
         phrase = get_method(params["type"]).concept_phrase("blue_dog", "dog", params)
-        images = generate_images(pipe, f"a photo of {phrase} in a forest", list(range(5)), steps=25,
-                                 guidance_scale=7.5, resolution=512, batch_size=5)
+        images = generate_batches(pipe, [f"a photo of {phrase} in a forest"] * 5, list(range(5)), steps=25,
+                                  guidance_scale=7.5, resolution=512, batch_size=5)
         torch.cuda.synchronize()
         record(stage="generate", method=name, images=len(images), size=images[0].size, steps=25,
                load_s=round(load_s, 1), seconds=round(time.time() - t, 1))

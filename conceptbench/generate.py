@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import torch
+
+from .files import AtomicFolder
 
 SCHEDULERS = {
     "ddim": "DDIMScheduler",
@@ -16,8 +16,6 @@ SCHEDULERS = {
     "euler_ancestral": "EulerAncestralDiscreteScheduler",
 }
 
-# Seeds of the second baseline half start this far above the first, so the two halves never share a seed.
-SECOND_HALF_OFFSET = 1_000_000
 
 
 def use_scheduler(pipe, name: str):
@@ -39,60 +37,40 @@ def pick_device(device: str = "auto") -> str:
     return device
 
 
-def seeds_for(first_seed: int, count: int) -> list[int]:
-    return [first_seed + index for index in range(count)]
+def generate_batches(pipe, prompts: list[str], seeds: list[int], *, steps: int, guidance_scale: float,
+                     resolution: int, batch_size: int, output_type: str = "pil", log=None):
+    """One image per (prompt, seed) pair, `batch_size` pairs per pipeline call (prompts may differ within a call).
 
-
-def generate_images(pipe, prompt: str, seeds: list[int], *, steps: int, guidance_scale: float, resolution: int,
-                    batch_size: int):
-    """PIL images, one per seed; each image's noise comes from its own generator seeded with its seed."""
+    Each image's noise comes from its own generator seeded with its seed, so its starting point does not depend on
+    which others share its batch.
+    """
+    if len(prompts) != len(seeds):
+        raise ValueError(f"{len(prompts)} prompts but {len(seeds)} seeds")
     images = []
     for start in range(0, len(seeds), batch_size):
-        chunk = seeds[start:start + batch_size]
-        generators = [torch.Generator("cpu").manual_seed(seed) for seed in chunk]
-        result = pipe([prompt] * len(chunk), num_inference_steps=steps, guidance_scale=guidance_scale,
-                      height=resolution, width=resolution, generator=generators, output_type="pil")
+        chunk = slice(start, start + batch_size)
+        generators = [torch.Generator("cpu").manual_seed(seed) for seed in seeds[chunk]]
+        result = pipe(prompts[chunk], num_inference_steps=steps, guidance_scale=guidance_scale,
+                      height=resolution, width=resolution, generator=generators, output_type=output_type)
         images.extend(result.images)
+        if log is not None:
+            log(f"{len(images)}/{len(seeds)} images")
     return images
-
-
-def write_image_set(images, folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for index, image in enumerate(images):
-        image.save(folder / f"{index:03d}.png")
-
-
-class AtomicFolder:
-    """Write a folder under a temporary name and rename it into place only when complete.
-
-    A job killed mid-way leaves `<name>.partial`, never a half-filled `<name>` that looks finished.
-    """
-
-    def __init__(self, final: str | Path):
-        self.final = Path(final)
-        self.partial = self.final.with_name(self.final.name + ".partial")
-
-    def __enter__(self) -> Path:
-        shutil.rmtree(self.partial, ignore_errors=True)
-        self.partial.mkdir(parents=True)
-        return self.partial
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is not None:
-            shutil.rmtree(self.partial, ignore_errors=True)
-            return False
-        if self.final.exists():
-            shutil.rmtree(self.final)
-        os.replace(self.partial, self.final)
-        return False
 
 
 def generate_sets(pipe, sets: list[tuple[str, str, list[int]]], out_dir: str | Path, *, steps: int,
                   guidance_scale: float, resolution: int, batch_size: int, log=print) -> None:
-    """Generate every (relative folder, prompt, seeds) set into `out_dir`, atomically as a whole."""
+    """Generate every (relative folder, prompt, seeds) set into `out_dir`, atomically as a whole.
+
+    The images of all sets are made in batches of `batch_size` across prompts; image i of a set is named i.png
+    (000.png, ...) and comes from the set's i-th seed.
+    """
+    jobs = [(relative, index, prompt, seed) for relative, prompt, seeds in sets for index, seed in enumerate(seeds)]
     with AtomicFolder(out_dir) as tmp:
-        for number, (relative, prompt, seeds) in enumerate(sets, 1):
-            images = generate_images(pipe, prompt, seeds, steps=steps, guidance_scale=guidance_scale,
-                                     resolution=resolution, batch_size=batch_size)
-            write_image_set(images, tmp / relative)
-            log(f"[{number}/{len(sets)}] {len(images)} images of {prompt!r} -> {relative}")
+        images = generate_batches(pipe, [job[2] for job in jobs], [job[3] for job in jobs], steps=steps,
+                                  guidance_scale=guidance_scale, resolution=resolution, batch_size=batch_size,
+                                  log=log)
+        for (relative, index, _, _), image in zip(jobs, images):
+            (tmp / relative).mkdir(parents=True, exist_ok=True)
+            image.save(tmp / relative / f"{index:03d}.png")
+        log(f"{len(images)} images of {len(sets)} prompt(s) -> {out_dir}")

@@ -14,6 +14,7 @@ rule generate:
         base_model=lambda wc, input: PLAN.base_model(input),
         generation=PLAN.generation(),
         device=PLAN.cfg["device"],
+        world_weights=PLAN.world_weights(),
     log:
         "logs/generate/{concept}/{method}.log",
     benchmark:
@@ -38,6 +39,7 @@ rule baselines:
         base_model=lambda wc, input: PLAN.base_model(input),
         generation=PLAN.generation(),
         device=PLAN.cfg["device"],
+        world_weights=PLAN.world_weights(),
     log:
         "logs/baselines/{cls}.log",
     benchmark:
