@@ -4,7 +4,7 @@ import sys
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the checkout's library, also inside conda envs
 
 from conceptbench.concepts import load_concept_images, write_normalised_images
-from conceptbench.generate import AtomicFolder
+from conceptbench.files import AtomicFolder
 from conceptbench.jobs import start_job
 
 log = start_job(snakemake)

@@ -3,7 +3,8 @@ import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the checkout's library, also inside conda envs
 
-from conceptbench.features import Extractor, save_features
+from conceptbench.feature_files import save_features
+from conceptbench.features import Extractor
 from conceptbench.generate import pick_device
 from conceptbench.jobs import start_job
 

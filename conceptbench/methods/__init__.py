@@ -5,6 +5,7 @@ Each method module exposes:
 - `concept_phrase(concept_name, class_noun, params)`: the words that stand for the concept in prompts;
 - `uses_prior(params)`: whether it needs the class images of the concept's class;
 - `prepare(pipe, concept_name, class_noun, params) -> TrainingSetup`: make the pipeline trainable its way;
+  (torch, diffusers and peft are imported inside these functions: planning the workflow needs none of them)
 - `save(pipe, setup, out_dir, params)`: write the artifact a stock diffusers call loads;
 - `load(base_model, checkpoint_dir, params) -> StableDiffusionPipeline`: that stock call.
 """

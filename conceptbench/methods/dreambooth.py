@@ -5,10 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
-from .training import TrainingSetup
-
 DEFAULTS = {
     "identifier": "sks",
     "train_text_encoder": False,
@@ -26,7 +22,9 @@ def uses_prior(params: dict) -> bool:
     return bool(params["prior_preservation"])
 
 
-def prepare(pipe, concept_name: str, class_noun: str, params: dict) -> TrainingSetup:
+def prepare(pipe, concept_name: str, class_noun: str, params: dict):
+    from .training import TrainingSetup
+
     pipe.vae.requires_grad_(False)
     pipe.unet.requires_grad_(True)
     pipe.text_encoder.requires_grad_(bool(params["train_text_encoder"]))
@@ -42,7 +40,9 @@ def prepare(pipe, concept_name: str, class_noun: str, params: dict) -> TrainingS
     )
 
 
-def save(pipe, setup: TrainingSetup, out_dir: Path, params: dict) -> None:
+def save(pipe, setup, out_dir: Path, params: dict) -> None:
+    import torch
+
     if params["save_half_precision"]:
         pipe.to(dtype=torch.float16)
     pipe.save_pretrained(out_dir, safe_serialization=True)

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 # LoRA names the concept as DreamBooth does ("sks dog") and may use the same class prior.
 from .dreambooth import concept_phrase, uses_prior  # noqa: F401  (part of this method's interface)
-from .training import TrainingSetup
 
 ARTIFACT = "pytorch_lora_weights.safetensors"
 DEFAULTS = {
@@ -21,8 +18,11 @@ DEFAULTS = {
 }
 
 
-def prepare(pipe, concept_name: str, class_noun: str, params: dict) -> TrainingSetup:
+def prepare(pipe, concept_name: str, class_noun: str, params: dict):
+    import torch
     from peft import LoraConfig
+
+    from .training import TrainingSetup
 
     pipe.vae.requires_grad_(False)
     pipe.text_encoder.requires_grad_(False)
@@ -40,7 +40,7 @@ def prepare(pipe, concept_name: str, class_noun: str, params: dict) -> TrainingS
     )
 
 
-def save(pipe, setup: TrainingSetup, out_dir: Path, params: dict) -> None:
+def save(pipe, setup, out_dir: Path, params: dict) -> None:
     from diffusers import StableDiffusionPipeline
     from diffusers.utils import convert_state_dict_to_diffusers
     from peft.utils import get_peft_model_state_dict

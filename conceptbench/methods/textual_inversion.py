@@ -4,11 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-from safetensors.torch import save_file
-
-from .training import TrainingSetup
-
 ARTIFACT = "learned_embeds.safetensors"
 DEFAULTS = {"placeholder": None}  # None: "<concept name>"
 
@@ -25,7 +20,11 @@ def uses_prior(params: dict) -> bool:
     return False
 
 
-def prepare(pipe, concept_name: str, class_noun: str, params: dict) -> TrainingSetup:
+def prepare(pipe, concept_name: str, class_noun: str, params: dict):
+    import torch
+
+    from .training import TrainingSetup
+
     tokenizer, text_encoder = pipe.tokenizer, pipe.text_encoder
     token = placeholder_token(concept_name, params)
     if tokenizer.add_tokens(token) != 1:
@@ -61,7 +60,9 @@ def prepare(pipe, concept_name: str, class_noun: str, params: dict) -> TrainingS
     )
 
 
-def save(pipe, setup: TrainingSetup, out_dir: Path, params: dict) -> None:
+def save(pipe, setup, out_dir: Path, params: dict) -> None:
+    from safetensors.torch import save_file
+
     row = setup.trainable["token_embedding"].detach()[setup.extra["token_id"]].cpu().clone()
     save_file({setup.extra["token"]: row.unsqueeze(0).contiguous()}, str(Path(out_dir) / ARTIFACT))
 
