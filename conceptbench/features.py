@@ -14,9 +14,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .models import BUILTIN_TINY
+from .metrics import attribute_slices
+from .models import BUILTIN_TINY, BUILTIN_WORLD
 
-EXTRACTORS = ("clip", "dino", "inception")
+EXTRACTORS = ("clip", "dino", "inception", "oracle")
 # Normalisation constants published with the models (CLIP: OpenAI; DINO: ImageNet).
 CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -84,11 +85,20 @@ def _projected(output) -> torch.Tensor:
     return output if isinstance(output, torch.Tensor) else output.pooler_output
 
 
+def _per_attribute_softmax(logits: torch.Tensor, labels: list[str]) -> torch.Tensor:
+    return torch.cat([logits[:, part].softmax(dim=1) for part in attribute_slices(labels).values()], dim=1)
+
+
 class Extractor:
     """Embeds images (and, for CLIP, text) into float32 numpy arrays of shape (n, dim)."""
 
     def __init__(self, kind: str, source: str, device: str = "cpu"):
         self.kind, self.source, self.device = kind, str(source), device
+        self.labels: list[str] | None = None  # the oracle's "attribute=value" per feature column
+        if self.source == BUILTIN_WORLD:
+            from .world import world_path
+
+            self.source = str(world_path(kind))
         path = Path(self.source)
         self.random_weights = (path / "RANDOM_WEIGHTS.txt").is_file() if path.is_dir() else False
         if kind == "clip":
@@ -112,6 +122,12 @@ class Extractor:
                     ".safetensors (convert pt_inception-2015-12-05 once with "
                     "conceptbench.inception.convert_torch_checkpoint_to_safetensors), or builtin:tiny")
             self.model = load_fid_inception(weights)
+        elif kind == "oracle":
+            from transformers import ResNetForImageClassification
+
+            self.model = ResNetForImageClassification.from_pretrained(self.source, use_safetensors=True)
+            self.size = self.model.config.image_size
+            self.labels = [self.model.config.id2label[i] for i in range(self.model.config.num_labels)]
         else:
             raise ValueError(f"unknown extractor {kind!r}; known: {', '.join(EXTRACTORS)}")
         self.model.eval().to(device)
@@ -127,6 +143,9 @@ class Extractor:
             elif self.kind == "dino":
                 pixels = _to_tensor(chunk, self.size, IMAGENET_MEAN, IMAGENET_STD).to(self.device)
                 out = self.model(pixel_values=pixels).last_hidden_state[:, 0]  # the CLS token, as DreamBench
+            elif self.kind == "oracle":
+                pixels = _to_tensor(chunk, self.size, IMAGENET_MEAN, IMAGENET_STD).to(self.device)
+                out = _per_attribute_softmax(self.model(pixel_values=pixels).logits, self.labels)
             else:
                 out = self.model(_to_tensor(chunk, None).to(self.device))  # resizes to 299 itself
             outputs.append(out.float().cpu().numpy())
@@ -147,26 +166,3 @@ def load_image_set(folder: str | Path) -> list[Image.Image]:
     if not paths:
         raise FileNotFoundError(f"image set {folder} has no PNG images; re-run the rule that generates it")
     return [Image.open(p).convert("RGB") for p in paths]
-
-
-def save_features(path: str | Path, features: dict[str, np.ndarray], extractor: Extractor) -> None:
-    from safetensors.numpy import save_file
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in features.items()}, str(path),
-              metadata={"extractor": extractor.kind, "source": extractor.source,
-                        "random_weights": str(extractor.random_weights).lower()})
-
-
-def load_features(path: str | Path) -> dict[str, np.ndarray]:
-    from safetensors.numpy import load_file
-
-    return load_file(str(path))
-
-
-def features_are_random(path: str | Path) -> bool:
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="numpy") as handle:
-        return (handle.metadata() or {}).get("random_weights") == "true"

@@ -6,6 +6,7 @@ Everything is computed in float64 numpy; feature sets are 2-D arrays with one ro
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -19,7 +20,10 @@ METRIC_NAMES = (
     *(f"prompt_similarity_{ex}" for ex in SIMILARITY_EXTRACTORS),
     *(f"prompt_fid_{ex}" for ex in FID_EXTRACTORS),
     "text_alignment_clip",
+    "class_accuracy_oracle",
+    "context_accuracy_oracle",
 )
+ORACLE_METRICS = ("class_accuracy_oracle", "context_accuracy_oracle")
 
 REFERENCE_METHOD = "reference"
 
@@ -30,6 +34,40 @@ def metric_axes() -> dict[str, tuple[str, str]]:
         "clip": ("image_similarity_clip", "prompt_similarity_clip"),
         "fid": ("image_fid_inception", "prompt_fid_inception"),
     }
+
+
+@dataclass(frozen=True)
+class OracleTask:
+    """What the world oracle should see in a concept's images (the ground-truth metrics)."""
+
+    labels: list[str]  # the oracle's feature columns, "attribute=value" (e.g. "class=dog")
+    class_noun: str  # every image should show the concept's class
+    asked: dict[str, dict[str, str]]  # context prompt id -> attributes its images should show
+
+
+def attribute_slices(labels: list[str]) -> dict[str, slice]:
+    """The oracle's columns grouped by attribute: ["class=dog", "class=cat", "context=plain"] -> class: 0:2, ..."""
+    slices, names = {}, [label.split("=", 1)[0] for label in labels]
+    for name in dict.fromkeys(names):
+        first = names.index(name)
+        slices[name] = slice(first, first + names.count(name))
+    return slices
+
+
+def oracle_hits(probs, labels: list[str], wanted: Mapping[str, str]) -> np.ndarray:
+    """Per image, whether the oracle's most likely value of every wanted attribute is the wanted one."""
+    probs = _as_matrix(probs, "oracle features")
+    if probs.shape[1] != len(labels):
+        raise ValueError(f"oracle features have {probs.shape[1]} columns but {len(labels)} labels")
+    slices = attribute_slices(labels)
+    hits = np.ones(len(probs), dtype=bool)
+    for name, value in wanted.items():
+        column = f"{name}={value}"
+        if name not in slices or column not in labels[slices[name]]:
+            raise ValueError(f"the oracle cannot tell {column!r}; it knows {labels}")
+        part = slices[name]
+        hits &= probs[:, part].argmax(axis=1) == labels[part].index(column)
+    return hits
 
 
 def lower_is_better(metric: str) -> bool:
@@ -133,6 +171,39 @@ def frechet_distance(feats_a, feats_b) -> float:
     return max(mean_term + trace_a + trace_b - 2.0 * trace_sqrt, 0.0)
 
 
+def _mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
+    """Unbiased MMD^2 with the cubic polynomial kernel k(a, b) = (a.b / d + 1)^3 (Binkowski et al. 2018)."""
+    d, m, n = x.shape[1], x.shape[0], y.shape[0]
+    k_xx = (x @ x.T / d + 1) ** 3
+    k_yy = (y @ y.T / d + 1) ** 3
+    k_xy = (x @ y.T / d + 1) ** 3
+    within_x = (k_xx.sum() - np.trace(k_xx)) / (m * (m - 1))
+    within_y = (k_yy.sum() - np.trace(k_yy)) / (n * (n - 1))
+    return float(within_x + within_y - 2 * k_xy.mean())
+
+
+def kernel_inception_distance(feats_a, feats_b, num_subsets: int = 100, subset_size: int = 1000,
+                              seed: int = 0) -> float:
+    """KID: the unbiased MMD^2 between two feature sets, averaged over random subsets (as torch-fidelity and
+    clean-fid compute it: 100 subsets of min(1000, n_a, n_b) rows each, drawn without replacement).
+
+    Unlike FID it has no bias from the sample size, so values at small n are comparable in expectation (noisier,
+    and it can be slightly negative). When the subsets would be the whole of both sets, it is computed once.
+    """
+    a = _as_matrix(feats_a, "feats_a")
+    b = _as_matrix(feats_b, "feats_b")
+    _check_same_dim(a, b)
+    m = min(subset_size, a.shape[0], b.shape[0])
+    if m < 2:
+        raise ValueError(f"KID needs at least 2 samples per set, got {a.shape[0]} and {b.shape[0]}")
+    if m == a.shape[0] == b.shape[0]:
+        return _mmd2_unbiased(a, b)
+    rng = np.random.default_rng(seed)
+    values = [_mmd2_unbiased(a[rng.choice(a.shape[0], m, replace=False)], b[rng.choice(b.shape[0], m, replace=False)])
+              for _ in range(num_subsets)]
+    return float(np.mean(values))
+
+
 # --------------------------------------------------------------------------- tidy rows
 
 
@@ -206,6 +277,29 @@ def _prompt_rows(concept, method, metrics, first, second, text_feats, first_what
     return rows
 
 
+def _oracle_rows(concept, method, metrics, plain, per_prompt: Mapping, task: OracleTask | None) -> list[dict]:
+    """class_accuracy over every image (plain and context prompts); context_accuracy over the context prompts
+    whose wording the world knows, each image judged on every attribute its prompt asks for."""
+    wanted = [m for m in metrics if m in ORACLE_METRICS]
+    if not wanted:
+        return []
+    if task is None:
+        raise ValueError(f"{wanted} need the oracle's task (labels, class noun, asked attributes)")
+    rows = []
+    if "class_accuracy_oracle" in wanted:
+        hits = np.concatenate([oracle_hits(x, task.labels, {"class": task.class_noun})
+                               for x in [plain, *per_prompt.values()]])
+        rows.append(_row(concept, method, "class_accuracy_oracle", hits.mean(), len(hits)))
+    if "context_accuracy_oracle" in wanted:
+        judged = [pid for pid in per_prompt if task.asked.get(pid)]
+        if not judged:
+            raise ValueError("context_accuracy_oracle: no context prompt is in the world's wording "
+                             "(see conceptbench.world.vocabulary.parse_prompt)")
+        hits = np.concatenate([oracle_hits(per_prompt[pid], task.labels, task.asked[pid]) for pid in judged])
+        rows.append(_row(concept, method, "context_accuracy_oracle", hits.mean(), len(hits)))
+    return rows
+
+
 def concept_method_metrics(
     concept: str,
     method: str,
@@ -215,6 +309,7 @@ def concept_method_metrics(
     baseline_feats: dict[str, dict[str, np.ndarray]],
     text_feats: dict[str, dict[str, np.ndarray]] | None,
     metric_list: Iterable[str],
+    oracle: OracleTask | None = None,
 ) -> list[dict]:
     """Tidy rows {concept, method, metric, value, n} for one concept taught with one method.
 
@@ -225,6 +320,7 @@ def concept_method_metrics(
       baseline_feats[ex][prompt_id]    base-model images of the same prompt with the concept phrase
                                        replaced by its class noun
       text_feats["clip"][prompt_id]    CLIP text embedding (1 x d) of that rewritten prompt
+    `oracle` says what the world oracle ("oracle" features: per-attribute probabilities) should see.
 
     n is the number of generated images for similarities (prompts x images for the per-prompt ones)
     and the per-set sample size min(n_a, n_b) for FIDs (smallest over prompts for prompt_fid).
@@ -244,6 +340,9 @@ def concept_method_metrics(
     rows += _prompt_rows(
         concept, method, metrics, context_feats, baseline_feats, text_feats, "context_feats", "baseline_feats"
     )
+    if any(m in ORACLE_METRICS for m in metrics):
+        rows += _oracle_rows(concept, method, metrics, _feats(image_feats, "oracle", "image_feats"),
+                             _feats(context_feats, "oracle", "context_feats"), oracle)
     # Keep the caller's metric order so the output is predictable.
     return sorted(rows, key=lambda r: metrics.index(r["metric"]))
 
@@ -255,13 +354,16 @@ def reference_metrics(
     baseline_b: dict[str, dict[str, np.ndarray]],
     metric_list: Iterable[str],
     text_feats: dict[str, dict[str, np.ndarray]] | None = None,
+    oracle: OracleTask | None = None,
+    baseline_plain: dict[str, np.ndarray] | None = None,
 ) -> list[dict]:
     """Rows with method "reference": what the metrics give for real data compared with itself.
 
     They are the ceilings (floors for FID) the methods are plotted against: targets vs targets on the
     image axis, base-model images vs base-model images (two seed halves, `baseline_a` and `baseline_b`,
     keyed like `baseline_feats` of concept_method_metrics) on the prompt axis. text_alignment_clip is
-    baseline_a against the prompt text; it is left out when `text_feats` is None.
+    baseline_a against the prompt text; it is left out when `text_feats` is None. The oracle accuracies are
+    those of the base model's own images (`baseline_plain`, the plain prompt's, and `baseline_a`).
     """
     metrics = _check_metric_list(metric_list)
     method = REFERENCE_METHOD
@@ -291,4 +393,9 @@ def reference_metrics(
     rows += _prompt_rows(
         concept, method, metrics_for_prompts, baseline_a, baseline_b, text_feats, "baseline_a", "baseline_b"
     )
+    if any(m in ORACLE_METRICS for m in metrics):
+        if baseline_plain is None:
+            raise ValueError("the reference's oracle accuracies need baseline_plain (base-model plain-prompt images)")
+        rows += _oracle_rows(concept, method, metrics, _feats(baseline_plain, "oracle", "baseline_plain"),
+                             _feats(baseline_a, "oracle", "baseline_a"), oracle)
     return sorted(rows, key=lambda r: metrics.index(r["metric"]))

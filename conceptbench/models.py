@@ -1,7 +1,10 @@
 """Base models: build the tiny built-in pipeline, and load any base model through `from_pretrained`.
 
 `base_model` in the config is one of:
-- `builtin:tiny`: a tiny SD-1.x pipeline built here from small configs and a fixed seed (CPU, seconds);
+- `builtin:tiny`: a tiny SD-1.x pipeline built here from small configs and a fixed seed (CPU, seconds), random
+  weights: for plumbing tests;
+- `builtin:world`: a small SD-1.x pipeline pretrained on the conceptbench world, committed with the package
+  (conceptbench/world/weights/base_model);
 - a local diffusers folder (e.g. a downloaded Stable Diffusion 1.5);
 - a hub id such as `stable-diffusion-v1-5/stable-diffusion-v1-5` (needs internet on first use).
 Whatever the source, later steps load it with `StableDiffusionPipeline.from_pretrained`, so the tiny model tests the
@@ -11,9 +14,12 @@ same code path that real runs take.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+
+from .world import BUILTIN_WORLD, world_path
 
 BUILTIN_TINY = "builtin:tiny"
 
@@ -21,14 +27,16 @@ BUILTIN_TINY = "builtin:tiny"
 NO_EXTRAS = dict(safety_checker=None, feature_extractor=None, image_encoder=None, requires_safety_checker=False)
 
 
-def char_level_vocab() -> dict[str, int]:
-    """A character-level CLIP BPE vocabulary: the 256 byte symbols, their end-of-word forms, and BOS/EOS.
+def char_level_vocab(merges: Sequence[tuple[str, str]] = ()) -> dict[str, int]:
+    """A CLIP BPE vocabulary: the 256 byte symbols, their end-of-word forms, the tokens `merges` make, BOS/EOS.
 
-    With an empty merge list the CLIP tokenizer splits every word into characters, which is all a tiny model needs
-    and lets the project ship its own tokenizer instead of downloading one.
+    With no merges the CLIP tokenizer splits every word into characters, which is all a tiny random model needs
+    and lets the project ship its own tokenizer instead of downloading one. The world model passes merges that
+    make each of its words one token (conceptbench.world.tokenizer).
     """
     symbols = sorted(_byte_symbols())
-    tokens = symbols + [s + "</w>" for s in symbols] + ["<|startoftext|>", "<|endoftext|>"]
+    tokens = symbols + [s + "</w>" for s in symbols] + [a + b for a, b in merges]
+    tokens += ["<|startoftext|>", "<|endoftext|>"]
     return {token: index for index, token in enumerate(tokens)}
 
 
@@ -42,13 +50,26 @@ def _byte_symbols() -> list[str]:
     return [chr(b) for b in printable] + [chr(256 + i) for i in range(len(shifted))]
 
 
-def write_tiny_tokenizer(folder: Path) -> None:
+def write_tiny_tokenizer(folder: Path, merges: Sequence[tuple[str, str]] = ()) -> None:
+    """Write a CLIP tokenizer (vocab.json, merges.txt, tokenizer_config.json) that CLIPTokenizer.from_pretrained reads."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "vocab.json").write_text(json.dumps(char_level_vocab(), ensure_ascii=False, sort_keys=True))
-    (folder / "merges.txt").write_text("#version: 0.2\n")
+    (folder / "vocab.json").write_text(json.dumps(char_level_vocab(merges), ensure_ascii=False, sort_keys=True))
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges))
     config = {"model_max_length": 77, "bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>",
               "pad_token": "<|endoftext|>", "unk_token": "<|endoftext|>", "tokenizer_class": "CLIPTokenizer"}
     (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
+
+
+def sd1_scheduler():
+    """The noise schedule of Stable Diffusion 1.x, so training and sampling code sees the same numbers as real runs."""
+    from diffusers import PNDMScheduler
+
+    scheduler = PNDMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                              num_train_timesteps=1000, skip_prk_steps=True, set_alpha_to_one=False, steps_offset=1)
+    # As in SD-1.5's own scheduler_config.json: DDIM and others built from this config must not clip the predicted
+    # latents to [-1, 1] (their default), which ruins images whose latents have unit variance.
+    scheduler.register_to_config(clip_sample=False)
+    return scheduler
 
 
 def build_tiny_pipeline(out_dir: str | Path, seed: int = 0, resolution: int = 32) -> Path:
@@ -57,7 +78,7 @@ def build_tiny_pipeline(out_dir: str | Path, seed: int = 0, resolution: int = 32
     The UNet keeps cross-attention blocks (so LoRA has attention projections to adapt) and the VAE downsamples by 2,
     so 32 px images train at ~0.1 s/step on a laptop CPU. Same seed, same weights, bit for bit.
     """
-    from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
     out_dir = Path(out_dir)
@@ -92,20 +113,24 @@ def build_tiny_pipeline(out_dir: str | Path, seed: int = 0, resolution: int = 32
         max_position_embeddings=77, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id, projection_dim=32,
     ))
-    # The noise schedule of Stable Diffusion 1.x, so training and sampling code sees the same numbers as real runs.
-    scheduler = PNDMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                              num_train_timesteps=1000, skip_prk_steps=True, set_alpha_to_one=False, steps_offset=1)
     pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
-                                   scheduler=scheduler, **NO_EXTRAS)
+                                   scheduler=sd1_scheduler(), **NO_EXTRAS)
     pipe.save_pretrained(out_dir, safe_serialization=True)
     return out_dir
+
+
+def resolve_model(model: str | Path) -> str:
+    """`builtin:world` -> the folder of the committed world base model; anything else as it is."""
+    if str(model) == BUILTIN_WORLD:
+        return str(world_path("base_model"))
+    return str(model)
 
 
 def load_pipeline(model: str | Path, torch_dtype: torch.dtype = torch.float32):
     """Load a base model (local folder or hub id) as a stock StableDiffusionPipeline, safetensors only."""
     from diffusers import StableDiffusionPipeline
 
-    model = str(model)
+    model = resolve_model(model)
     if model == BUILTIN_TINY:
         raise ValueError("builtin:tiny must be built first (rule base_model writes it to results/base_model); "
                          "load that folder instead")

@@ -6,12 +6,19 @@ import scipy.linalg
 
 from conceptbench.metrics import (
     METRIC_NAMES,
+    ORACLE_METRICS,
+    OracleTask,
     concept_method_metrics,
     frechet_distance,
+    kernel_inception_distance,
     mean_pairwise_cosine,
     metric_axes,
+    oracle_hits,
     reference_metrics,
 )
+
+# The metrics computed from feature vectors; the oracle's ground-truth metrics have tests of their own below.
+FEATURE_METRICS = [m for m in METRIC_NAMES if m not in ORACLE_METRICS]
 
 # --------------------------------------------------------------------------- cosine
 
@@ -181,9 +188,9 @@ def _check_rows(rows, concept, method, metric_list):
 def test_concept_method_metrics_all(feats):
     rows = concept_method_metrics(
         "dog", "lora", feats["image_feats"], feats["target_feats"], feats["context_feats"],
-        feats["baseline_feats"], feats["text_feats"], METRIC_NAMES,
+        feats["baseline_feats"], feats["text_feats"], FEATURE_METRICS,
     )
-    _check_rows(rows, "dog", "lora", METRIC_NAMES)
+    _check_rows(rows, "dog", "lora", FEATURE_METRICS)
     by = {r["metric"]: r for r in rows}
     assert by["image_similarity_clip"]["value"] == pytest.approx(
         mean_pairwise_cosine(feats["image_feats"]["clip"], feats["target_feats"]["clip"])
@@ -219,10 +226,10 @@ def test_concept_method_metrics_mismatched_prompts(feats):
 
 def test_reference_metrics(feats):
     rows = reference_metrics(
-        "dog", feats["target_feats"], feats["baseline_feats"], feats["baseline_b"], METRIC_NAMES,
+        "dog", feats["target_feats"], feats["baseline_feats"], feats["baseline_b"], FEATURE_METRICS,
         text_feats=feats["text_feats"],
     )
-    _check_rows(rows, "dog", "reference", METRIC_NAMES)
+    _check_rows(rows, "dog", "reference", FEATURE_METRICS)
     by = {r["metric"]: r for r in rows}
     tgt = feats["target_feats"]["inception"]
     assert by["image_fid_inception"]["value"] == pytest.approx(frechet_distance(tgt[:3], tgt[3:]))
@@ -232,8 +239,8 @@ def test_reference_metrics(feats):
         mean_pairwise_cosine(clip, clip, exclude_diagonal=True)
     )
     # Without text embeddings, the text-alignment row is left out.
-    rows = reference_metrics("dog", feats["target_feats"], feats["baseline_feats"], feats["baseline_b"], METRIC_NAMES)
-    _check_rows(rows, "dog", "reference", [m for m in METRIC_NAMES if m != "text_alignment_clip"])
+    rows = reference_metrics("dog", feats["target_feats"], feats["baseline_feats"], feats["baseline_b"], FEATURE_METRICS)
+    _check_rows(rows, "dog", "reference", [m for m in FEATURE_METRICS if m != "text_alignment_clip"])
     with pytest.raises(ValueError, match="unknown metric"):
         reference_metrics("dog", feats["target_feats"], feats["baseline_feats"], feats["baseline_b"], ["fid"])
 
@@ -247,3 +254,82 @@ def test_reference_fid_needs_four_targets(feats):
 def test_metric_axes_name_known_metrics():
     for x, y in metric_axes().values():
         assert x in METRIC_NAMES and y in METRIC_NAMES
+
+
+# --------------------------------------------------------------------------- KID
+
+
+def _kid_by_loops(x, y):
+    """Unbiased MMD^2 with k(a, b) = (a.b / d + 1)^3, written out pair by pair."""
+    d = len(x[0])
+
+    def k(a, b):
+        return (sum(p * q for p, q in zip(a, b)) / d + 1) ** 3
+
+    m, n = len(x), len(y)
+    xx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    yy = sum(k(y[i], y[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+    xy = sum(k(a, b) for a in x for b in y) / (m * n)
+    return xx + yy - 2 * xy
+
+
+def test_kid_matches_the_pairwise_definition():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(7, 5)), rng.normal(0.5, 1.0, size=(7, 5))
+    assert kernel_inception_distance(x, y) == pytest.approx(_kid_by_loops(x.tolist(), y.tolist()), rel=1e-10)
+    # Subsets: the mean over subsets of the same estimator, reproducible from the seed.
+    big_x, big_y = rng.normal(size=(40, 5)), rng.normal(size=(30, 5))
+    value = kernel_inception_distance(big_x, big_y, num_subsets=5, subset_size=10, seed=3)
+    picks = np.random.default_rng(3)
+    expected = np.mean([_kid_by_loops(big_x[picks.choice(40, 10, replace=False)].tolist(),
+                                      big_y[picks.choice(30, 10, replace=False)].tolist()) for _ in range(5)])
+    assert value == pytest.approx(expected, rel=1e-10)
+
+
+def test_kid_is_unbiased_where_fid_is_not():
+    """Two samples of one distribution: KID averages to ~0 at n = 5, FID stays far above 0."""
+    rng = np.random.default_rng(1)
+    kids, fids = [], []
+    for _ in range(200):
+        a, b = rng.normal(size=(5, 16)), rng.normal(size=(5, 16))
+        kids.append(kernel_inception_distance(a, b))
+        fids.append(frechet_distance(a, b))
+    assert abs(np.mean(kids)) < 3 * np.std(kids) / np.sqrt(len(kids))
+    assert np.mean(fids) > 10 * np.std(fids) / np.sqrt(len(fids))
+
+
+# --------------------------------------------------------------------------- the world oracle
+
+LABELS = ["class=dog", "class=cat", "context=plain", "context=forest", "rendering=photo", "rendering=painting"]
+
+
+def _probs(*rows):
+    return np.array(rows, dtype=float)
+
+
+def test_oracle_hits_reads_the_most_likely_value_of_each_attribute():
+    probs = _probs([0.9, 0.1, 0.2, 0.8, 0.6, 0.4],   # dog in a forest, photo
+                   [0.3, 0.7, 0.9, 0.1, 0.1, 0.9])   # cat, plain, painting
+    assert oracle_hits(probs, LABELS, {"class": "dog"}).tolist() == [True, False]
+    assert oracle_hits(probs, LABELS, {"context": "forest", "rendering": "photo"}).tolist() == [True, False]
+    assert oracle_hits(probs, LABELS, {"context": "plain", "rendering": "painting"}).tolist() == [False, True]
+    with pytest.raises(ValueError, match="context=desert"):
+        oracle_hits(probs, LABELS, {"context": "desert"})
+
+
+def test_oracle_metrics_count_every_image_and_only_judged_prompts():
+    dog_forest, cat_plain = [0.9, 0.1, 0.2, 0.8, 0.6, 0.4], [0.3, 0.7, 0.9, 0.1, 0.6, 0.4]
+    task = OracleTask(LABELS, "dog", {"p_forest": {"context": "forest"}, "p_plain": {"context": "plain"}})
+    plain = _probs(dog_forest, cat_plain)
+    per_prompt = {"p_forest": _probs(dog_forest, dog_forest, cat_plain), "p_plain": _probs(dog_forest),
+                  "p_unknown": _probs(cat_plain)}
+    feats = dict(image_feats={"oracle": plain}, target_feats={}, context_feats={"oracle": per_prompt},
+                 baseline_feats={}, text_feats=None)
+    rows = {r["metric"]: r for r in concept_method_metrics("c", "m", **feats, metric_list=list(ORACLE_METRICS),
+                                                              oracle=task)}
+    # class: dogs among all 7 images (2 plain + 5 context) = 4 of 7.
+    assert (rows["class_accuracy_oracle"]["value"], rows["class_accuracy_oracle"]["n"]) == (pytest.approx(4 / 7), 7)
+    # context: p_forest 2 of 3 in a forest, p_plain 0 of 1 plain; p_unknown is not judged.
+    assert (rows["context_accuracy_oracle"]["value"], rows["context_accuracy_oracle"]["n"]) == (pytest.approx(2 / 4), 4)
+    with pytest.raises(ValueError, match="oracle's task"):
+        concept_method_metrics("c", "m", **feats, metric_list=["class_accuracy_oracle"])
