@@ -28,6 +28,7 @@ include: "rules/generate.smk"
 include: "rules/features.smk"
 include: "rules/metrics.smk"
 include: "rules/report.smk"
+include: "rules/world.smk"
 
 
 rule all:

@@ -31,10 +31,12 @@ DEFAULTS = {
             "an oil painting of {c}", "Elmo holding {c}", "a painting of {c} in a forest",
         ],
     },
-    "extractors": {"clip": "openai/clip-vit-base-patch32", "inception": "builtin:tiny", "dino": "facebook/dino-vits16"},
+    "extractors": {"clip": "openai/clip-vit-base-patch32", "inception": "builtin:tiny", "dino": "facebook/dino-vits16",
+                   "oracle": "builtin:world"},
     "metrics": ["image_similarity_clip", "prompt_similarity_clip", "image_fid_inception", "prompt_fid_inception",
                 "image_similarity_dino", "text_alignment_clip"],
     "plots": {"grid_thumb": 96, "error_bars": "sd"},
+    "world_quality": {"images_per_caption": 2},
     "resources": {},
 }
 
@@ -102,7 +104,25 @@ def validate_config(raw: dict, base_dir: str | Path = ".") -> dict:
             raise ConfigError(f"methods.{name}: {exc}") from None
 
     config["_concepts"] = resolve_concepts(config, base_dir)
+    _check_oracle_metrics(config)
     return config
+
+
+def _check_oracle_metrics(config: dict) -> None:
+    """The world oracle judges world classes in world contexts only: say so before any job runs."""
+    from .metrics import ORACLE_METRICS
+    from .world.vocabulary import CLASSES, parse_prompt
+
+    asked = [m for m in config["metrics"] if m in ORACLE_METRICS]
+    if not asked:
+        return
+    for concept in config["_concepts"].values():
+        if concept.class_noun not in CLASSES:
+            raise ConfigError(f"metrics: {asked} need concepts of world classes ({', '.join(CLASSES)}), but concept "
+                              f"{concept.name!r} is a {concept.class_noun!r}; remove these metrics for real concepts")
+    if "context_accuracy_oracle" in asked and not any(parse_prompt(p) for p in config["prompts"]["context"]):
+        raise ConfigError("metrics: context_accuracy_oracle needs context prompts in the world's wording, e.g. "
+                          "'a photo of {c} in a forest' or 'an oil painting of {c}'; none of prompts.context is")
 
 
 def resolve_concepts(config: dict, base_dir: Path) -> dict[str, Concept]:

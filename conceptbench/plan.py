@@ -7,13 +7,16 @@ the rules stay declarative and this logic is testable without Snakemake.
 from __future__ import annotations
 
 from .config import validate_config
-from .generate import SECOND_HALF_OFFSET
 from .methods import get_method, method_params
-from .metrics import metric_axes
+from .metrics import ORACLE_METRICS, metric_axes
 from .models import BUILTIN_TINY
 from .prompts import PLAIN_ID, baseline_prompt, fill, prompt_ids
+from .world import BUILTIN_WORLD, weights_version
+from .world.vocabulary import parse_prompt
 
 REFERENCE = "_reference"  # the metrics "method" of the reference levels; never a valid method name
+# Seeds of the second baseline half start this far above the first, so the two halves never share a seed.
+SECOND_HALF_OFFSET = 1_000_000
 
 
 class Plan:
@@ -46,20 +49,51 @@ class Plan:
     def base_model_input(self) -> list[str]:
         return ["results/base_model"] if self.cfg["base_model"] == BUILTIN_TINY else []
 
+    def world_weights(self) -> str | None:
+        """The committed world models' version when the config uses any of them, else None.
+
+        A param of every rule that loads a model: rebuilt world weights re-run what they shape.
+        """
+        sources = [self.cfg["base_model"], *(self.cfg["extractors"][kind] for kind in self.extractors)]
+        return weights_version() if BUILTIN_WORLD in sources else None
+
     def base_model(self, input_files) -> str:
         """The base model to load: the built folder (an input) or the configured hub id / local folder."""
         built = list(getattr(input_files, "base_model", []) or [])
         return built[0] if built else self.cfg["base_model"]
 
     def extractor_input(self, kind: str) -> list[str]:
+        # Only builtin:tiny is built by the workflow; builtin:world ships with the package.
         return [f"results/extractors/{kind}"] if self.cfg["extractors"][kind] == BUILTIN_TINY else []
 
-    def extractor_source(self, kind: str, input_files) -> str:
-        built = list(getattr(input_files, "model", []) or [])
-        return built[0] if built else self.cfg["extractors"][kind]
+    def extractor_inputs(self) -> list[str]:
+        return [path for kind in self.extractors for path in self.extractor_input(kind)]
+
+    def extractor_sources(self) -> dict[str, str]:
+        """Extractor kind -> what to load: the built folder, builtin:world, a local path or a hub id."""
+        return {kind: (self.extractor_input(kind) or [self.cfg["extractors"][kind]])[0] for kind in self.extractors}
+
+    def feature_files(self, group: str) -> list[str]:
+        """One features file per extractor (in `extractors` order) for an image group such as `targets/{concept}`."""
+        return [f"results/features/{kind}/{group}.safetensors" for kind in self.extractors]
 
     def random_extractors(self) -> list[str]:
         return [kind for kind in self.extractors if self.cfg["extractors"][kind] == BUILTIN_TINY]
+
+    def provenance(self) -> dict[str, str] | None:
+        """Where the numbers come from, when that matters: a short `label` for figures, a `text` for tables."""
+        random = self.random_extractors()
+        if random:
+            return {"label": "demo: random weights, numbers mean nothing",
+                    "text": f"random-weight builtin:tiny extractors ({', '.join(random)}): the numbers prove the "
+                            "pipeline runs and mean nothing"}
+        world = [kind for kind in self.extractors if self.cfg["extractors"][kind] == BUILTIN_WORLD]
+        if self.cfg["base_model"] == BUILTIN_WORLD or world:
+            models = (["base model"] if self.cfg["base_model"] == BUILTIN_WORLD else []) + world
+            return {"label": "conceptbench world: a procedural world and tiny models pretrained on it",
+                    "text": f"the conceptbench world: {', '.join(models)} pretrained on a procedural world "
+                            "(conceptbench/world/weights/MODEL_CARD.md), not on photos"}
+        return None
 
     # ---- concepts and methods ------------------------------------------------------------------------------
 
@@ -112,6 +146,14 @@ class Plan:
 
     # ---- features and metrics ------------------------------------------------------------------------------
 
+    def oracle_task(self, concept: str) -> dict | None:
+        """What the world oracle should see in this concept's images (see metrics.OracleTask), as rule params."""
+        if not any(m in ORACLE_METRICS for m in self.cfg["metrics"]):
+            return None
+        asked = {pid: parse_prompt(self.prompts[pid]) for pid in self.context_ids}
+        return {"class_noun": self.concepts[concept].class_noun,
+                "asked": {pid: attributes for pid, attributes in asked.items() if attributes}}
+
     def needs_text(self) -> bool:
         return "text_alignment_clip" in self.cfg["metrics"]
 
@@ -138,4 +180,6 @@ class Plan:
         outputs += ["results/summary/metrics.csv", "results/summary/metrics.md"]
         outputs += [f"results/summary/similarity_{f}.{ext}" for f in self.scatter_families() for ext in ("png", "svg")]
         outputs += [f"results/summary/grids/{c}.png" for c in self.concepts]
+        if self.cfg["base_model"] == BUILTIN_WORLD:
+            outputs += ["results/summary/world_quality.md"]
         return outputs

@@ -121,11 +121,11 @@ GRID_FONT_SIZE = 11
 _LINE_HEIGHT = GRID_FONT_SIZE + 3
 
 
-def grid_size(n_rows: int, n_cols: int, thumb: int = 96) -> tuple[int, int]:
+def grid_size(n_rows: int, n_cols: int, thumb: int = 96, footer: bool = False) -> tuple[int, int]:
     """(width, height) in pixels of the picture image_grid draws for this many rows and columns."""
     width = GRID_LABEL_WIDTH + n_cols * (thumb + GRID_GAP) + GRID_GAP
     height = GRID_TITLE_LINES * _LINE_HEIGHT + 2 * GRID_GAP + n_rows * (thumb + GRID_GAP)
-    return width, height
+    return width, height + (_LINE_HEIGHT + GRID_GAP if footer else 0)
 
 
 def _font() -> ImageFont.ImageFont:
@@ -176,12 +176,14 @@ def _split_long_words(words: list[str], font, max_width: int) -> list[str]:
 
 
 def image_grid(
-    rows: list[tuple[str, list[Path | None]]], column_titles: list[str], out_path: Path, thumb: int = 96
+    rows: list[tuple[str, list[Path | None]]], column_titles: list[str], out_path: Path, thumb: int = 96,
+    footer: str | None = None,
 ) -> None:
     """Write a PNG grid: one row per (label, images) with the label at left, column titles on top.
 
     Each image is shrunk to fit a thumb x thumb cell (aspect kept, centred); None leaves the cell
-    empty (e.g. a set that failed to generate). Long titles are wrapped and then truncated.
+    empty (e.g. a set that failed to generate). Long titles are wrapped and then truncated. A `footer`
+    (where the images come from) is written under the grid.
     """
     if not rows:
         raise ValueError("image_grid needs at least one row")
@@ -190,7 +192,7 @@ def image_grid(
         if len(paths) != n_cols:
             raise ValueError(f"row {label!r} has {len(paths)} images but there are {n_cols} column titles")
 
-    width, height = grid_size(len(rows), n_cols, thumb)
+    width, height = grid_size(len(rows), n_cols, thumb, footer=bool(footer))
     canvas = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(canvas)
     font = _font()
@@ -216,6 +218,8 @@ def image_grid(
             with Image.open(path) as im:
                 small = ImageOps.contain(im.convert("RGB"), (thumb, thumb))
             canvas.paste(small, (x0 + (thumb - small.width) // 2, y0 + (thumb - small.height) // 2))
+    if footer:
+        draw.text((GRID_GAP, height - _LINE_HEIGHT - GRID_GAP), footer, fill=(90, 90, 90), font=font)
 
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,20 +1,23 @@
-# Features, one file per image group and extractor (one tensor per image set inside). Metrics read only these.
+# Features: one job per image group embeds it with every extractor (one process start, the images read once) and
+# writes one file per extractor (one tensor per image set inside). Metrics read only these files.
+# Adding an extractor re-embeds every group, which costs seconds; training and generation are not touched.
 
 
 rule features_targets:
     input:
         images="results/targets/{concept}",
-        model=lambda wc: PLAN.extractor_input(wc.extractor),
+        models=PLAN.extractor_inputs(),
     output:
-        "results/features/{extractor}/targets/{concept}.safetensors",
+        PLAN.feature_files("targets/{concept}"),
     params:
         sets={"targets": ""},
-        source=lambda wc, input: PLAN.extractor_source(wc.extractor, input),
+        sources=PLAN.extractor_sources(),
         device=PLAN.cfg["device"],
+        world_weights=PLAN.world_weights(),
     log:
-        "logs/features/{extractor}/targets/{concept}.log",
+        "logs/features/targets/{concept}.log",
     benchmark:
-        "benchmarks/features/{extractor}/targets/{concept}.tsv"
+        "benchmarks/features/targets/{concept}.tsv"
     threads: PLAN.threads("features", 1)
     resources:
         **PLAN.resources("features", 30, 4000),
@@ -27,17 +30,18 @@ rule features_targets:
 rule features_images:
     input:
         images="results/images/{concept}/{method}",
-        model=lambda wc: PLAN.extractor_input(wc.extractor),
+        models=PLAN.extractor_inputs(),
     output:
-        "results/features/{extractor}/images/{concept}/{method}.safetensors",
+        PLAN.feature_files("images/{concept}/{method}"),
     params:
         sets={pid: pid for pid in PLAN.prompts},
-        source=lambda wc, input: PLAN.extractor_source(wc.extractor, input),
+        sources=PLAN.extractor_sources(),
         device=PLAN.cfg["device"],
+        world_weights=PLAN.world_weights(),
     log:
-        "logs/features/{extractor}/images/{concept}/{method}.log",
+        "logs/features/images/{concept}/{method}.log",
     benchmark:
-        "benchmarks/features/{extractor}/images/{concept}/{method}.tsv"
+        "benchmarks/features/images/{concept}/{method}.tsv"
     threads: PLAN.threads("features", 1)
     resources:
         **PLAN.resources("features", 30, 4000),
@@ -50,17 +54,18 @@ rule features_images:
 rule features_baselines:
     input:
         images="results/baselines/{cls}",
-        model=lambda wc: PLAN.extractor_input(wc.extractor),
+        models=PLAN.extractor_inputs(),
     output:
-        "results/features/{extractor}/baselines/{cls}.safetensors",
+        PLAN.feature_files("baselines/{cls}"),
     params:
         sets={f"{pid}/{half}": f"{pid}/{half}" for pid in PLAN.prompts for half in ("a", "b")},
-        source=lambda wc, input: PLAN.extractor_source(wc.extractor, input),
+        sources=PLAN.extractor_sources(),
         device=PLAN.cfg["device"],
+        world_weights=PLAN.world_weights(),
     log:
-        "logs/features/{extractor}/baselines/{cls}.log",
+        "logs/features/baselines/{cls}.log",
     benchmark:
-        "benchmarks/features/{extractor}/baselines/{cls}.tsv"
+        "benchmarks/features/baselines/{cls}.tsv"
     threads: PLAN.threads("features", 1)
     resources:
         **PLAN.resources("features", 30, 4000),
@@ -77,8 +82,9 @@ rule text_features:
         "results/features/clip/text/{cls}.safetensors",
     params:
         texts=lambda wc: PLAN.text_prompts(wc.cls),
-        source=lambda wc, input: PLAN.extractor_source("clip", input),
+        source=PLAN.extractor_sources()["clip"] if "clip" in PLAN.extractors else None,
         device=PLAN.cfg["device"],
+        world_weights=PLAN.world_weights(),
     log:
         "logs/features/clip/text/{cls}.log",
     benchmark:

@@ -11,6 +11,7 @@ rule metrics:
         metrics=PLAN.cfg["metrics"],
         context_ids=PLAN.context_ids,
         reference=lambda wc: wc.method == REFERENCE,
+        oracle=lambda wc: PLAN.oracle_task(wc.concept),
     log:
         "logs/metrics/{concept}/{method}.log",
     benchmark:
@@ -34,7 +35,8 @@ rule aggregate:
         table=report("results/summary/metrics.csv", caption="../report/metrics.rst", category="Tables"),
         markdown="results/summary/metrics.md",
     params:
-        random_extractors=PLAN.random_extractors(),
+        provenance=PLAN.provenance(),
+        base_model=PLAN.cfg["base_model"],
     log:
         "logs/aggregate.log",
     benchmark:

@@ -73,6 +73,7 @@ rule class_images:
         batch_size=PLAN.cfg["generation"]["batch_size"],
         resolution=PLAN.cfg["resolution"],
         device=PLAN.cfg["device"],
+        world_weights=PLAN.world_weights(),
     log:
         "logs/class_images/{cls}.log",
     benchmark:

@@ -8,7 +8,7 @@ rule scatter:
         png=report("results/summary/similarity_{family}.png", caption="../report/scatter.rst", category="Figures"),
         svg="results/summary/similarity_{family}.svg",
     params:
-        random_extractors=PLAN.random_extractors(),
+        provenance=PLAN.provenance(),
         error_bars=PLAN.cfg["plots"]["error_bars"],
     wildcard_constraints:
         family="clip|fid",
@@ -41,6 +41,7 @@ rule grid:
         methods=list(PLAN.methods),
         prompts=PLAN.prompts,
         thumb=PLAN.cfg["plots"]["grid_thumb"],
+        provenance=PLAN.provenance(),
     log:
         "logs/grid/{concept}.log",
     benchmark:

@@ -13,6 +13,7 @@ rule train:
         base_model=lambda wc, input: PLAN.base_model(input),
         state_dir=lambda wc, output: output[0].replace("results/checkpoints/", "results/train_state/", 1),
         device=PLAN.cfg["device"],
+        world_weights=PLAN.world_weights(),
     log:
         "logs/train/{concept}/{method}.log",
     benchmark:

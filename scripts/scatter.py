@@ -12,8 +12,8 @@ from conceptbench.plots import similarity_scatter
 log = start_job(snakemake)
 x_metric, y_metric = metric_axes()[snakemake.wildcards.family]
 title = f"{snakemake.wildcards.family.upper()}: image vs prompt similarity"
-if snakemake.params.random_extractors:
-    title += "\n(demo: random-weight extractors, numbers mean nothing)"
+if snakemake.params.provenance:
+    title += f"\n({snakemake.params.provenance['label']})"
 similarity_scatter(pd.read_csv(snakemake.input[0]), x_metric, y_metric,
                    [snakemake.output.png, snakemake.output.svg], title)
 log(f"wrote {snakemake.output.png}")

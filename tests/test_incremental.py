@@ -2,7 +2,7 @@
 
 Each test changes the finished run in place (config.yaml, or a concept folder), asks `snakemake -n` for its plan,
 and puts everything back. The expected plans are written as counts per rule, from the default config's shape:
-C concepts, M methods, K class nouns, E feature extractors.
+C concepts, M methods, K class nouns. Features are one job per image group (all extractors at once).
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ pytestmark = pytest.mark.workflow
 C = 2  # concepts: blue_dog, red_toy
 M = 3  # methods: textual_inversion, dreambooth, lora
 K = 2  # class nouns: dog, toy robot
-E = 3  # extractors: clip, dino, inception
 DOWNSTREAM = {"aggregate": 1, "scatter": 2, "all": 1}  # one table, the clip and fid scatter plots, the target
 
 
@@ -85,7 +84,8 @@ def test_default_shape(run_dir):
     config = read_config(run_dir)
     assert len(config["methods"]) == M
     assert sorted(p.name for p in (run_dir / "data" / "demo").iterdir()) == ["blue_dog", "red_toy"]
-    assert {m.rsplit("_", 1)[1] for m in config["metrics"]} == {"clip", "dino", "inception"}
+    assert {m.rsplit("_", 1)[1] for m in config["metrics"]} == {"clip", "dino", "inception", "oracle"}
+    assert config["base_model"] == "builtin:world"
     assert "text_alignment_clip" in config["metrics"]
 
 
@@ -95,7 +95,7 @@ def test_adding_a_concept_runs_only_that_concept(run_dir, show):
     show("add concept cat_toy (class cat)", plan)
     assert_plan(plan, {
         "prepare_concept": 1, "class_images": 1, "baselines": 1, "train": M, "generate": M,
-        "features_targets": E, "features_images": M * E, "features_baselines": E, "text_features": 1,
+        "features_targets": 1, "features_images": M, "features_baselines": 1, "text_features": 1,
         "metrics": M + 1,  # the methods and the reference levels
         "grid": 1, **DOWNSTREAM,
     })
@@ -110,7 +110,7 @@ def test_adding_a_method_runs_only_that_method(run_dir, show):
     with changed(run_dir, edit_config=lambda cfg: cfg["methods"].update(lora_r8=lora_r8)):
         plan = dry_run(run_dir)
     show("add method lora_r8", plan)
-    assert_plan(plan, {"train": C, "generate": C, "features_images": C * E, "metrics": C, "grid": C, **DOWNSTREAM})
+    assert_plan(plan, {"train": C, "generate": C, "features_images": C, "metrics": C, "grid": C, **DOWNSTREAM})
     assert plan.wildcard_values("method") == {"lora_r8"}, plan.details()
 
 
@@ -121,19 +121,30 @@ def test_changing_one_method_runs_that_method_alone(run_dir, show):
     with changed(run_dir, edit_config=edit):
         plan = dry_run(run_dir)
     show("lora learning_rate 1e-3 -> 2e-3", plan)
-    assert_plan(plan, {"train": C, "generate": C, "features_images": C * E, "metrics": C, "grid": C, **DOWNSTREAM})
+    assert_plan(plan, {"train": C, "generate": C, "features_images": C, "metrics": C, "grid": C, **DOWNSTREAM})
     assert plan.wildcard_values("method") == {"lora"}, plan.details()
     assert all("Params have changed" in job.reason for job in plan.of("train")), plan.details()
 
 
 def test_changing_the_metric_list_recomputes_metrics_only(run_dir, show):
     def edit(cfg):
-        cfg["metrics"].remove("image_similarity_dino")
+        cfg["metrics"].remove("prompt_fid_inception")  # the inception extractor stays in use (image_fid_inception)
 
     with changed(run_dir, edit_config=edit):
         plan = dry_run(run_dir)
-    show("metrics: drop image_similarity_dino", plan)
+    show("metrics: drop prompt_fid_inception", plan)
     assert_plan(plan, {"metrics": C * (M + 1), **DOWNSTREAM})
+
+
+def test_dropping_an_extractor_re_embeds_but_does_not_retrain_or_regenerate(run_dir, show):
+    def edit(cfg):
+        cfg["metrics"].remove("image_similarity_dino")  # the only metric on DINO features
+
+    with changed(run_dir, edit_config=edit):
+        plan = dry_run(run_dir)
+    show("metrics: drop image_similarity_dino (and with it the dino extractor)", plan)
+    assert_plan(plan, {"features_targets": C, "features_images": C * M, "features_baselines": K,
+                       "metrics": C * (M + 1), **DOWNSTREAM})
 
 
 def test_changing_error_bars_redraws_the_scatter_plots_only(run_dir, show):
@@ -148,10 +159,10 @@ def test_adding_a_context_prompt_regenerates_but_does_not_retrain(run_dir, show)
         plan = dry_run(run_dir)
     show("add context prompt 'a photo of {c} on a beach'", plan)
     assert_plan(plan, {
-        "generate": C * M, "baselines": K, "features_images": C * M * E, "features_baselines": K * E,
+        "generate": C * M, "baselines": K, "features_images": C * M, "features_baselines": K,
         "text_features": K, "metrics": C * (M + 1), "grid": C, **DOWNSTREAM,
     })
-    for rule in ("train", "class_images", "prepare_concept", "features_targets", "base_model"):
+    for rule in ("train", "class_images", "prepare_concept", "features_targets", "world_quality"):
         assert not plan.of(rule), plan.details()
 
 
@@ -166,7 +177,7 @@ def test_a_moved_run_is_still_up_to_date(run_dir, tmp_path, show):
 
 # ---- shared intermediates, from scratch ----------------------------------------------------------------------
 
-SHARED_RULES = ("base_model", "extractor_model", "prepare_concept", "class_images", "baselines", "features_targets",
+SHARED_RULES = ("world_quality", "prepare_concept", "class_images", "baselines", "features_targets",
                 "features_baselines", "text_features")
 
 
@@ -189,15 +200,15 @@ def test_shared_intermediates_are_computed_once_whatever_the_methods(tmp_path, s
         plans[len(methods)] = plan = dry_run(workdir)
         show(f"from scratch, {label}", plan)
 
-    expected_shared = {"base_model": 1, "extractor_model": E, "prepare_concept": C, "class_images": K, "baselines": K,
-                       "features_targets": C * E, "features_baselines": K * E, "text_features": K}
+    expected_shared = {"world_quality": 1, "prepare_concept": C, "class_images": K, "baselines": K,
+                       "features_targets": C, "features_baselines": K, "text_features": K}
     for n, plan in plans.items():
         shared = {rule: plan.counts[rule] for rule in SHARED_RULES}
         assert shared == expected_shared, f"{n} method(s): {plan.summary()}"
         assert plan.counts["train"] == plan.counts["generate"] == C * n
-        assert plan.counts["features_images"] == C * n * E
+        assert plan.counts["features_images"] == C * n
         assert plan.counts["metrics"] == C * (n + 1)
-    assert len(plans[3].jobs) == 68, plans[3].summary()  # the default DAG
+    assert len(plans[3].jobs) == 45, plans[3].summary()  # the default DAG
 
     # Two concepts of one class share its class images, baselines and their features.
     second_dog = workdir / "data" / "demo" / "green_dog"
@@ -206,5 +217,5 @@ def test_shared_intermediates_are_computed_once_whatever_the_methods(tmp_path, s
     plan = dry_run(workdir)
     show("from scratch, 3 concepts of 2 classes", plan)
     assert plan.counts["class_images"] == plan.counts["baselines"] == K
-    assert plan.counts["features_baselines"] == K * E and plan.counts["text_features"] == K
-    assert plan.counts["prepare_concept"] == C + 1 and plan.counts["features_targets"] == (C + 1) * E
+    assert plan.counts["features_baselines"] == K and plan.counts["text_features"] == K
+    assert plan.counts["prepare_concept"] == C + 1 and plan.counts["features_targets"] == C + 1

@@ -31,6 +31,7 @@ import pytest
 from safetensors.torch import load_file
 
 from workflow_helpers import (
+    TINY_ONLY_RULES,
     Run,
     clean_env,
     copy_workflow,
@@ -193,7 +194,7 @@ def test_default_workflow_runs_as_slurm_jobs(tmp_path, slurm_cluster, capsys):
         concepts = "demo concept blue_dog only"
     planned = dry_run(workdir)
     rules = snakemake(workdir, "--list-rules", timeout=120).check().stdout.split()
-    assert set(planned.counts) == set(rules), "the run should exercise every rule of the workflow"
+    assert set(planned.counts) == set(rules) - set(TINY_ONLY_RULES), "the run should exercise every rule it can"
     remote = [job for job in planned.jobs if job.rule != "all"]  # `all` has no output and runs locally
 
     result = run_on_slurm(workdir, "--slurm-keep-successful-logs", limit=15 * 60)

@@ -15,9 +15,10 @@ import time
 import pandas as pd
 import pytest
 
-from conceptbench.generate import AtomicFolder
+from conceptbench.files import AtomicFolder
 from conceptbench.prompts import prompt_ids
 from workflow_helpers import (  # noqa: F401  (finished_default_run is a fixture)
+    TINY_ONLY_RULES,
     copy_workflow,
     default_config,
     dry_run,
@@ -101,9 +102,11 @@ def test_every_expected_output_exists(finished_default_run):
     assert sorted(features.rglob("*.safetensors")) == sorted(expected_features)
 
     summary = results / "summary"
-    for name in ["metrics.csv", "metrics.md", *(f"similarity_{f}.{ext}" for f in ("clip", "fid")
-                                                for ext in ("png", "svg"))]:
+    for name in ["metrics.csv", "metrics.md", "world_quality.md", "world_quality.csv",
+                 *(f"similarity_{f}.{ext}" for f in ("clip", "fid") for ext in ("png", "svg"))]:
         assert (summary / name).stat().st_size > 0, name
+    for name in ("metrics.md", "world_quality.md"):
+        assert "world" in (summary / name).read_text(), f"{name} does not say its numbers come from the world"
     assert sorted(p.name for p in (summary / "grids").iterdir()) == sorted(f"{c}.png" for c in layout.concepts)
     assert not list(results.rglob("*.partial")), "a half-written folder was left behind"
 
@@ -111,7 +114,8 @@ def test_every_expected_output_exists(finished_default_run):
 def test_metrics_table_has_every_concept_method_and_metric(finished_default_run):
     layout = Layout(finished_default_run.workdir)
     table = pd.read_csv(finished_default_run.workdir / "results" / "summary" / "metrics.csv")
-    assert list(table.columns) == ["concept", "method", "metric", "value", "n"]
+    assert list(table.columns) == ["concept", "method", "metric", "value", "n", "base_model"]
+    assert set(table.base_model) == {"builtin:world"}
     rows = set(zip(table.concept, table.method, table.metric))
     expected = {(c, m, metric)
                 for c in layout.concepts for m in [*layout.methods, "reference"] for metric in layout.metrics}
@@ -127,7 +131,8 @@ def test_metrics_table_has_every_concept_method_and_metric(finished_default_run)
 def test_every_job_left_a_log_and_a_benchmark(finished_default_run):
     workdir, jobs = finished_default_run.workdir, finished_default_run.run.jobs.jobs
     rules = snakemake(workdir, "--list-rules", timeout=120).check().stdout.split()
-    assert {job.rule for job in jobs} == set(rules), "every rule should have run in the default workflow"
+    assert {job.rule for job in jobs} == set(rules) - set(TINY_ONLY_RULES), \
+        "every rule but the builtin:tiny builders (see test_plumbing_preset_runs) should have run by default"
     for job in jobs:
         if job.rule == "all":
             continue
@@ -282,3 +287,22 @@ def test_killed_generation_leaves_no_half_written_set(reduced_runs, pytestconfig
     prefix = f"images/{REDUCED_CONCEPT}/{method}/"
     assert file_digests(workdir / "results", f"{prefix}**/*.png") == {k: v for k, v in digests.items()
                                                                       if k.startswith(prefix)}
+
+
+# ---- the plumbing preset: the builtin:tiny builders -------------------------------------------------------------
+
+
+def test_plumbing_preset_runs(tmp_path):
+    """config/plumbing.yaml (random builtin:tiny models, built by the workflow) on one concept, method and prompt."""
+    import yaml
+
+    workdir = copy_workflow(tmp_path / "workflow")
+    preset = yaml.safe_load((workdir / "config" / "plumbing.yaml").read_text())
+    preset["methods"] = {"lora": preset["methods"]["lora"]}
+    preset["prompts"]["context"] = preset["prompts"]["context"][:1]
+    shutil.rmtree(workdir / "data" / "demo" / "red_toy")
+    (workdir / "plumbing.yaml").write_text(yaml.safe_dump(preset, sort_keys=False))
+    run = snakemake(workdir, "--configfile", "plumbing.yaml").check()
+    assert set(TINY_ONLY_RULES) <= set(run.jobs.counts), run.jobs.summary()
+    assert "mean nothing" in (workdir / "results" / "summary" / "metrics.md").read_text()
+    assert not (workdir / "results" / "summary" / "world_quality.md").exists()
