@@ -12,13 +12,15 @@ import numpy as np
 
 # Extractors each metric family is defined for (the part of the metric name after the family).
 SIMILARITY_EXTRACTORS = ("clip", "dino")
-FID_EXTRACTORS = ("inception",)
+FID_EXTRACTORS = ("inception",)  # FID and KID
 
 METRIC_NAMES = (
     *(f"image_similarity_{ex}" for ex in SIMILARITY_EXTRACTORS),
     *(f"image_fid_{ex}" for ex in FID_EXTRACTORS),
+    *(f"image_kid_{ex}" for ex in FID_EXTRACTORS),
     *(f"prompt_similarity_{ex}" for ex in SIMILARITY_EXTRACTORS),
     *(f"prompt_fid_{ex}" for ex in FID_EXTRACTORS),
+    *(f"prompt_kid_{ex}" for ex in FID_EXTRACTORS),
     "text_alignment_clip",
     "class_accuracy_oracle",
     "context_accuracy_oracle",
@@ -27,12 +29,20 @@ ORACLE_METRICS = ("class_accuracy_oracle", "context_accuracy_oracle")
 
 REFERENCE_METHOD = "reference"
 
+# The base model's images of each context prompt come in two halves with disjoint seeds (plan.baseline_sets).
+# Methods generate from half a's seeds and are compared with half b; the reference compares a with b. So no
+# comparison pairs images that share their initial noise: a method that leaves the model as it was scores like
+# the reference, not better (with half a, it would score like a copy of the baseline: FID 0).
+METHOD_BASELINE_HALF = "b"
+REFERENCE_HALVES = ("a", "b")
+
 
 def metric_axes() -> dict[str, tuple[str, str]]:
     """Per plot family, the (x, y) metrics: x = fidelity to the target photos, y = fidelity to the prompt."""
     return {
         "clip": ("image_similarity_clip", "prompt_similarity_clip"),
         "fid": ("image_fid_inception", "prompt_fid_inception"),
+        "kid": ("image_kid_inception", "prompt_kid_inception"),
     }
 
 
@@ -71,7 +81,13 @@ def oracle_hits(probs, labels: list[str], wanted: Mapping[str, str]) -> np.ndarr
 
 
 def lower_is_better(metric: str) -> bool:
-    """True for distance metrics (FID), False for similarities."""
+    """True for distance metrics (FID, KID), False for similarities and accuracies."""
+    return "_fid_" in metric or "_kid_" in metric
+
+
+def biased_by_n(metric: str) -> bool:
+    """FID's expected value depends on the sample size, so two FIDs compare only at the same n; the similarities
+    (mean cosines) and KID (unbiased MMD) estimate the same quantity at any n."""
     return "_fid_" in metric
 
 
@@ -94,6 +110,19 @@ def _as_matrix(x, what: str) -> np.ndarray:
 def _check_same_dim(a: np.ndarray, b: np.ndarray) -> None:
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"feature dimensions differ: {a.shape[1]} vs {b.shape[1]}")
+
+
+def cosine_to_set(a, b) -> np.ndarray:
+    """Per row of `a`, its mean cosine similarity to the rows of `b`: the per-image terms whose mean is
+    mean_pairwise_cosine(a, b)."""
+    a = _as_matrix(a, "a")
+    b = _as_matrix(b, "b")
+    _check_same_dim(a, b)
+    na = np.linalg.norm(a, axis=1, keepdims=True)
+    nb = np.linalg.norm(b, axis=1, keepdims=True)
+    if np.any(na == 0) or np.any(nb == 0):
+        raise ValueError("cosine similarity is undefined for a zero feature vector")
+    return ((a / na) @ (b / nb).T).mean(axis=1)
 
 
 def mean_pairwise_cosine(a, b, exclude_diagonal: bool = False) -> float:
@@ -260,10 +289,11 @@ def _prompt_rows(concept, method, metrics, first, second, text_feats, first_what
             a, b = _feats(first, ex, first_what), _feats(second, ex, second_what)
             value, prompts = _per_prompt(mean_pairwise_cosine, a, b, first_what, second_what)
             n = sum(_n_rows(a[p]) for p in prompts)  # prompts x images
-        elif family == "prompt_fid":
+        elif family in ("prompt_fid", "prompt_kid"):
             a, b = _feats(first, ex, first_what), _feats(second, ex, second_what)
-            value, prompts = _per_prompt(frechet_distance, a, b, first_what, second_what)
-            # Each FID uses min(set sizes) samples per side; the smallest over prompts bounds comparability.
+            distance = frechet_distance if family == "prompt_fid" else kernel_inception_distance
+            value, prompts = _per_prompt(distance, a, b, first_what, second_what)
+            # Each distance uses min(set sizes) samples per side; the smallest over prompts bounds comparability.
             n = min(min(_n_rows(a[p]), _n_rows(b[p])) for p in prompts)
         elif metric == "text_alignment_clip":
             if text_feats is None:
@@ -300,6 +330,65 @@ def _oracle_rows(concept, method, metrics, plain, per_prompt: Mapping, task: Ora
     return rows
 
 
+# Metrics that are a mean over images of a per-image score: they can be compared image by image between methods
+# (the same prompt and seed), the distances (FID, KID) only set by set.
+PER_IMAGE_FAMILIES = ("image_similarity", "prompt_similarity", "text_alignment", "class_accuracy", "context_accuracy")
+
+
+def is_per_image(metric: str) -> bool:
+    return _split_metric(metric)[0] in PER_IMAGE_FAMILIES
+
+
+def per_image_scores(
+    concept: str,
+    method: str,
+    image_feats: dict[str, np.ndarray],
+    target_feats: dict[str, np.ndarray],
+    context_feats: dict[str, dict[str, np.ndarray]],
+    baseline_feats: dict[str, dict[str, np.ndarray]],
+    text_feats: dict[str, dict[str, np.ndarray]] | None,
+    metric_list: Iterable[str],
+    oracle: OracleTask | None = None,
+    plain_prompt: str = "plain",
+) -> list[dict]:
+    """Rows {concept, method, metric, prompt, image, value}: each generated image's own score for every per-image
+    metric (arguments as in concept_method_metrics). Image i of a prompt has the same seed for every method, so
+    these rows pair methods image by image (uncertainty.paired_comparisons)."""
+    rows = []
+
+    def add(metric, prompt, values):
+        rows.extend({"concept": concept, "method": method, "metric": metric, "prompt": prompt, "image": i,
+                     "value": float(v)} for i, v in enumerate(values))
+
+    for metric in _check_metric_list(metric_list):
+        family, ex = _split_metric(metric)
+        if family == "image_similarity":
+            add(metric, plain_prompt, cosine_to_set(_feats(image_feats, ex, "image_feats"),
+                                                    _feats(target_feats, ex, "target_feats")))
+        elif family == "prompt_similarity":
+            context, baseline = _feats(context_feats, ex, "context_feats"), _feats(baseline_feats, ex, "baseline_feats")
+            for pid in _paired_prompts(context, baseline, "context_feats", "baseline_feats"):
+                add(metric, pid, cosine_to_set(context[pid], baseline[pid]))
+        elif metric == "text_alignment_clip":
+            if text_feats is None:
+                raise ValueError("text_alignment_clip needs text_feats (CLIP text embeddings per prompt)")
+            context, text = _feats(context_feats, "clip", "context_feats"), _feats(text_feats, "clip", "text_feats")
+            for pid in _paired_prompts(context, text, "context_feats", "text_feats"):
+                add(metric, pid, cosine_to_set(context[pid], text[pid]))
+        elif metric in ORACLE_METRICS:
+            if oracle is None:
+                raise ValueError(f"{metric} needs the oracle's task (labels, class noun, asked attributes)")
+            context = _feats(context_feats, "oracle", "context_feats")
+            if metric == "class_accuracy_oracle":
+                sets = {plain_prompt: _feats(image_feats, "oracle", "image_feats"), **context}
+                for pid, probs in sets.items():
+                    add(metric, pid, oracle_hits(probs, oracle.labels, {"class": oracle.class_noun}))
+            else:
+                for pid in [p for p in context if oracle.asked.get(p)]:
+                    add(metric, pid, oracle_hits(context[pid], oracle.labels, oracle.asked[pid]))
+    return rows
+
+
 def concept_method_metrics(
     concept: str,
     method: str,
@@ -318,7 +407,7 @@ def concept_method_metrics(
       target_feats[ex]                 the concept's target photos
       context_feats[ex][prompt_id]     images of each context prompt
       baseline_feats[ex][prompt_id]    base-model images of the same prompt with the concept phrase
-                                       replaced by its class noun
+                                       replaced by its class noun, from seeds the method's images do not use
       text_feats["clip"][prompt_id]    CLIP text embedding (1 x d) of that rewritten prompt
     `oracle` says what the world oracle ("oracle" features: per-attribute probabilities) should see.
 
@@ -333,9 +422,9 @@ def concept_method_metrics(
             gen = _feats(image_feats, ex, "image_feats")
             value = mean_pairwise_cosine(gen, _feats(target_feats, ex, "target_feats"))
             rows.append(_row(concept, method, metric, value, _n_rows(gen)))
-        elif family == "image_fid":
+        elif family in ("image_fid", "image_kid"):
             gen, tgt = _feats(image_feats, ex, "image_feats"), _feats(target_feats, ex, "target_feats")
-            value = frechet_distance(gen, tgt)
+            value = (frechet_distance if family == "image_fid" else kernel_inception_distance)(gen, tgt)
             rows.append(_row(concept, method, metric, value, min(_n_rows(gen), _n_rows(tgt))))
     rows += _prompt_rows(
         concept, method, metrics, context_feats, baseline_feats, text_feats, "context_feats", "baseline_feats"
@@ -374,17 +463,17 @@ def reference_metrics(
             tgt = _as_matrix(_feats(target_feats, ex, "target_feats"), f"target_feats[{ex!r}]")
             value = mean_pairwise_cosine(tgt, tgt, exclude_diagonal=True)
             rows.append(_row(concept, method, metric, value, tgt.shape[0]))
-        elif family == "image_fid":
+        elif family in ("image_fid", "image_kid"):
             tgt = _as_matrix(_feats(target_feats, ex, "target_feats"), f"target_feats[{ex!r}]")
-            # FID of a set with itself is 0 by construction, so compare the two halves of the targets:
-            # the distance between two samples of the same concept is the attainable floor.
+            # A distance of a set to itself is 0 by construction, so compare the two halves of the targets: the
+            # distance between two samples of the same concept is the attainable floor. With fewer than 4 targets
+            # a half has one image and no distance is defined: NaN, with the n it would have had.
             half = tgt.shape[0] // 2
             if half < 2:
-                raise ValueError(
-                    f"reference {metric} splits the targets in halves of >= 2 images; "
-                    f"concept {concept!r} has only {tgt.shape[0]} targets (need >= 4)"
-                )
-            value = frechet_distance(tgt[:half], tgt[half:])
+                value = float("nan")
+            else:
+                distance = frechet_distance if family == "image_fid" else kernel_inception_distance
+                value = distance(tgt[:half], tgt[half:])
             rows.append(_row(concept, method, metric, value, half))
     if text_feats is None:
         metrics_for_prompts = [m for m in metrics if m != "text_alignment_clip"]

@@ -4,6 +4,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 from conceptbench.config import ConfigError
+from conceptbench.metrics import metric_axes
 from conceptbench.names import NAME_PATTERN
 from conceptbench.plan import REFERENCE, Plan
 

@@ -11,7 +11,7 @@ rule scatter:
         provenance=PLAN.provenance(),
         error_bars=PLAN.cfg["plots"]["error_bars"],
     wildcard_constraints:
-        family="clip|fid",
+        family="|".join(metric_axes()),
     log:
         "logs/scatter/{family}.log",
     benchmark:

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.workflow
 C = 2  # concepts: blue_dog, red_toy
 M = 3  # methods: textual_inversion, dreambooth, lora
 K = 2  # class nouns: dog, toy robot
-DOWNSTREAM = {"aggregate": 1, "scatter": 2, "all": 1}  # one table, the clip and fid scatter plots, the target
+DOWNSTREAM = {"aggregate": 1, "scatter": 3, "all": 1}  # one table, the clip, fid and kid scatter plots, the target
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +151,7 @@ def test_changing_error_bars_redraws_the_scatter_plots_only(run_dir, show):
     with changed(run_dir, edit_config=lambda cfg: cfg["plots"].update(error_bars="se")):
         plan = dry_run(run_dir)
     show("plots.error_bars sd -> se", plan)
-    assert_plan(plan, {"scatter": 2, "all": 1})
+    assert_plan(plan, {"scatter": 3, "all": 1})
 
 
 def test_adding_a_context_prompt_regenerates_but_does_not_retrain(run_dir, show):
@@ -208,7 +208,7 @@ def test_shared_intermediates_are_computed_once_whatever_the_methods(tmp_path, s
         assert plan.counts["train"] == plan.counts["generate"] == C * n
         assert plan.counts["features_images"] == C * n
         assert plan.counts["metrics"] == C * (n + 1)
-    assert len(plans[3].jobs) == 45, plans[3].summary()  # the default DAG
+    assert len(plans[3].jobs) == 46, plans[3].summary()  # the default DAG
 
     # Two concepts of one class share its class images, baselines and their features.
     second_dog = workdir / "data" / "demo" / "green_dog"

@@ -1,19 +1,25 @@
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.linalg
 
 from conceptbench.metrics import (
+    METHOD_BASELINE_HALF,
     METRIC_NAMES,
     ORACLE_METRICS,
+    REFERENCE_HALVES,
     OracleTask,
     concept_method_metrics,
     frechet_distance,
+    is_per_image,
     kernel_inception_distance,
+    lower_is_better,
     mean_pairwise_cosine,
     metric_axes,
     oracle_hits,
+    per_image_scores,
     reference_metrics,
 )
 
@@ -203,6 +209,14 @@ def test_concept_method_metrics_all(feats):
         for p in PROMPTS
     ])
     assert by["prompt_fid_inception"]["value"] == pytest.approx(expected)
+    assert by["image_kid_inception"]["value"] == pytest.approx(
+        kernel_inception_distance(feats["image_feats"]["inception"], feats["target_feats"]["inception"]))
+    assert by["image_kid_inception"]["n"] == 6
+    expected = np.mean([
+        kernel_inception_distance(feats["context_feats"]["inception"][p], feats["baseline_feats"]["inception"][p])
+        for p in PROMPTS
+    ])
+    assert by["prompt_kid_inception"]["value"] == pytest.approx(expected)
 
 
 def test_concept_method_metrics_subset_and_unknown(feats):
@@ -245,10 +259,33 @@ def test_reference_metrics(feats):
         reference_metrics("dog", feats["target_feats"], feats["baseline_feats"], feats["baseline_b"], ["fid"])
 
 
-def test_reference_fid_needs_four_targets(feats):
-    few = {"inception": feats["target_feats"]["inception"][:3]}
-    with pytest.raises(ValueError, match=">= 4"):
-        reference_metrics("dog", few, feats["baseline_feats"], feats["baseline_b"], ["image_fid_inception"])
+def test_reference_with_three_targets_reports_nan_with_its_n(feats):
+    """Three photos are allowed; halves of one photo have no distance, so those rows are NaN, not a failure."""
+    few = {ex: f[:3] for ex, f in feats["target_feats"].items()}
+    rows = reference_metrics("dog", few, feats["baseline_feats"], feats["baseline_b"],
+                             ["image_fid_inception", "image_kid_inception", "image_similarity_clip"])
+    by = {r["metric"]: r for r in rows}
+    assert math.isnan(by["image_fid_inception"]["value"]) and by["image_fid_inception"]["n"] == 1
+    assert math.isnan(by["image_kid_inception"]["value"]) and by["image_kid_inception"]["n"] == 1
+    assert np.isfinite(by["image_similarity_clip"]["value"]) and by["image_similarity_clip"]["n"] == 3
+
+
+PROMPT_METRICS = [m for m in FEATURE_METRICS if m.startswith("prompt_")]
+
+
+def test_a_method_that_copies_the_base_model_does_not_beat_the_reference(feats):
+    """The seed-coupling bias: a no-op method's context images are the base model's images from half a's seeds.
+    Compared with the half the workflow compares methods with, it must score exactly like the reference."""
+    halves = {"a": feats["baseline_feats"], "b": feats["baseline_b"]}
+    first, second = REFERENCE_HALVES
+    reference = reference_metrics("dog", feats["target_feats"], halves[first], halves[second], PROMPT_METRICS)
+    noop = concept_method_metrics("dog", "noop", feats["image_feats"], feats["target_feats"],
+                                  context_feats=halves["a"], baseline_feats=halves[METHOD_BASELINE_HALF],
+                                  text_feats=None, metric_list=PROMPT_METRICS)
+    for ref, copy in zip(reference, noop):
+        assert ref["metric"] == copy["metric"]
+        better = copy["value"] < ref["value"] if lower_is_better(ref["metric"]) else copy["value"] > ref["value"]
+        assert not better and copy["value"] == pytest.approx(ref["value"]), (ref, copy)
 
 
 def test_metric_axes_name_known_metrics():
@@ -333,3 +370,25 @@ def test_oracle_metrics_count_every_image_and_only_judged_prompts():
     assert (rows["context_accuracy_oracle"]["value"], rows["context_accuracy_oracle"]["n"]) == (pytest.approx(2 / 4), 4)
     with pytest.raises(ValueError, match="oracle's task"):
         concept_method_metrics("c", "m", **feats, metric_list=["class_accuracy_oracle"])
+
+
+def test_per_image_scores_average_to_the_metric(feats):
+    """Each per-image metric is the mean of its images' own scores (equal images per prompt), and image i of
+    every prompt is listed once: the rows that pair methods seed by seed."""
+    labels = ["class=dog", "class=cat", "context=plain", "context=forest"]
+    rng = np.random.default_rng(3)
+    oracle_feats = {"image_feats": rng.random((8, 4)), "context": {p: rng.random((4, 4)) for p in PROMPTS}}
+    task = OracleTask(labels, "dog", {"p0": {"context": "forest"}, "p1": {"context": "plain"}})
+    image = {**feats["image_feats"], "oracle": oracle_feats["image_feats"]}
+    context = {**feats["context_feats"], "oracle": oracle_feats["context"]}
+    metrics = [m for m in METRIC_NAMES if is_per_image(m)]
+    args = dict(image_feats=image, target_feats=feats["target_feats"], context_feats=context,
+                baseline_feats=feats["baseline_feats"], text_feats=feats["text_feats"], metric_list=metrics,
+                oracle=task)
+    rows = {r["metric"]: r for r in concept_method_metrics("dog", "lora", **args)}
+    scores = pd.DataFrame(per_image_scores("dog", "lora", **args))
+    for metric in metrics:
+        mine = scores[scores["metric"] == metric]
+        assert mine["value"].mean() == pytest.approx(rows[metric]["value"]), metric
+        assert len(mine) == rows[metric]["n"] and not mine.duplicated(["prompt", "image"]).any()
+    assert not any(is_per_image(m) for m in METRIC_NAMES if "_fid_" in m or "_kid_" in m)

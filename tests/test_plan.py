@@ -48,5 +48,5 @@ def test_reference_metrics_read_no_generated_images():
 
 
 def test_scatter_families_follow_the_metric_list():
-    assert _plan().scatter_families() == ["clip", "fid"]
+    assert _plan().scatter_families() == ["clip", "fid", "kid"]
     assert _plan(metrics=["image_similarity_clip", "prompt_similarity_clip"]).scatter_families() == ["clip"]
