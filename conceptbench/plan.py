@@ -169,8 +169,8 @@ class Plan:
                                 for e in self.extractors]
         return inputs
 
-    def metric_tables(self) -> list[str]:
-        return [f"results/metrics/{c}/{m}.csv" for c in self.concepts for m in [*self.methods, REFERENCE]]
+    def metric_tables(self, suffix: str = "csv") -> list[str]:
+        return [f"results/metrics/{c}/{m}.{suffix}" for c in self.concepts for m in [*self.methods, REFERENCE]]
 
     def scatter_families(self) -> list[str]:
         return [family for family, axes in metric_axes().items() if all(a in self.cfg["metrics"] for a in axes)]

@@ -15,7 +15,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from PIL import Image, ImageDraw, ImageFont, ImageOps  # noqa: E402
 
-from conceptbench.metrics import METRIC_NAMES, REFERENCE_METHOD, lower_is_better  # noqa: E402
+from conceptbench.metrics import METRIC_NAMES, REFERENCE_METHOD, biased_by_n, lower_is_better  # noqa: E402
 
 TIDY_COLUMNS = ("concept", "method", "metric", "value", "n")
 
@@ -43,14 +43,41 @@ def _axis_label(metric: str) -> str:
 # --------------------------------------------------------------------------- scatter
 
 
+def comparable_reference(metrics: pd.DataFrame, metric: str) -> bool:
+    """Whether the reference level of `metric` can be drawn beside the methods: always for the unbiased
+    estimators; for FID only where the reference was computed at the methods' n (the targets-vs-targets FID
+    compares two halves of the photos, so it never is)."""
+    if not biased_by_n(metric):
+        return True
+    rows = metrics[metrics["metric"] == metric]
+    is_ref = rows["method"] == REFERENCE_METHOD
+    return set(rows.loc[is_ref, "n"]) == set(rows.loc[~is_ref, "n"])
+
+
+ERROR_BARS = {"ci": "95% bootstrap CI", "sd": "std over concepts", "se": "standard error over concepts"}
+
+
+def _error_bar(values: pd.Series, summary_row: pd.Series | None, kind: str):
+    """The error bar of one method on one axis: asymmetric [[below], [above]] for a CI, else a half width."""
+    if kind == "ci":
+        if summary_row is None or not np.isfinite(summary_row["ci_low"]):
+            return 0.0
+        mean = values.mean()
+        return [[max(mean - summary_row["ci_low"], 0.0)], [max(summary_row["ci_high"] - mean, 0.0)]]
+    if len(values) < 2:  # the spread of one concept is undefined: no bar rather than NaN
+        return 0.0
+    return values.std() / (np.sqrt(len(values)) if kind == "se" else 1.0)
+
+
 def similarity_scatter(
-    metrics: pd.DataFrame, x_metric: str, y_metric: str, out_paths: list[Path], title: str
+    metrics: pd.DataFrame, x_metric: str, y_metric: str, out_paths: list[Path], title: str, error_bars: str = "sd"
 ) -> None:
     """Scatter of methods by image fidelity (x) against prompt fidelity (y), written to every path.
 
-    Each method is a marker at its mean over concepts with error bars of the std across concepts,
-    over faint per-concept points. The reference method is drawn as dashed lines (targets vs targets
-    in x, base vs base in y) rather than a point, since it marks what real data scores.
+    Each method is a marker at its mean over concepts with error bars (`error_bars`, see ERROR_BARS; "ci" needs
+    the rows' within-concept `ci_low`, `ci_high`), over faint per-concept points. The reference method is drawn as dashed lines (targets vs targets
+    in x, base vs base in y) rather than a point, since it marks what real data scores; a FID reference computed
+    at another n than the methods' is left out (see comparable_reference).
     """
     _check_tidy(metrics)
     if not out_paths:
@@ -71,12 +98,18 @@ def similarity_scatter(
     colours = dict(zip(methods, sns.color_palette("colorblind", len(methods))))
     fig, ax = plt.subplots(figsize=(6.4, 5.0), layout="constrained")
 
+    if error_bars not in ERROR_BARS:
+        raise ValueError(f"error_bars must be one of {list(ERROR_BARS)}, got {error_bars!r}")
+    summary = None
+    if error_bars == "ci":
+        from conceptbench.uncertainty import method_summary
+
+        summary = method_summary(sub).set_index(["method", "metric"])
     for method in methods:
         pts = points[points["method"] == method]
         ax.scatter(pts[x_metric], pts[y_metric], color=colours[method], alpha=0.25, s=18, linewidths=0)
-        # std of one concept is undefined; draw no error bar rather than NaN.
-        xerr = pts[x_metric].std() if len(pts) > 1 else 0.0
-        yerr = pts[y_metric].std() if len(pts) > 1 else 0.0
+        xerr, yerr = (_error_bar(pts[m], None if summary is None else summary.loc[(method, m)], error_bars)
+                      for m in (x_metric, y_metric))
         ax.errorbar(
             pts[x_metric].mean(), pts[y_metric].mean(), xerr=xerr, yerr=yerr,
             fmt="o", ms=8, color=colours[method], ecolor=colours[method], elinewidth=1.2, capsize=3,
@@ -85,13 +118,13 @@ def similarity_scatter(
 
     ref = wide[wide["method"] == REFERENCE_METHOD]
     ref_style = dict(color="0.35", linestyle="--", linewidth=1.0, zorder=0)
-    if not ref.empty and ref[x_metric].notna().any():
+    if not ref.empty and comparable_reference(sub, x_metric) and ref[x_metric].notna().any():
         x_ref = ref[x_metric].mean()
         ax.axvline(x_ref, **ref_style)
         ax.annotate("targets vs targets", xy=(x_ref, 1.0), xycoords=("data", "axes fraction"),
                     xytext=(3, -3), textcoords="offset points", rotation=90, ha="left", va="top",
                     fontsize=8, color="0.35")
-    if not ref.empty and ref[y_metric].notna().any():
+    if not ref.empty and comparable_reference(sub, y_metric) and ref[y_metric].notna().any():
         y_ref = ref[y_metric].mean()
         ax.axhline(y_ref, **ref_style)
         ax.annotate("base vs base", xy=(0.0, y_ref), xycoords=("axes fraction", "data"),
@@ -101,7 +134,8 @@ def similarity_scatter(
     n_concepts = points["concept"].nunique()
     ax.set_xlabel(_axis_label(x_metric))
     ax.set_ylabel(_axis_label(y_metric))
-    ax.set_title(f"{title}\nmean ± std over {n_concepts} concept{'s' if n_concepts != 1 else ''}", fontsize=11)
+    ax.set_title(f"{title}\nmean over {n_concepts} concept{'s' if n_concepts != 1 else ''}, "
+                 f"bars: {ERROR_BARS[error_bars]}", fontsize=11)
     ax.grid(True, alpha=0.3)
     ax.legend(title="method", fontsize=8, title_fontsize=9, loc="best", framealpha=0.85)
 
@@ -247,10 +281,17 @@ def _cell(values: pd.Series) -> str:
     return f"{mean:.{d}f} ± {float(values.std()):.{d}f}"
 
 
-def metrics_markdown(metrics: pd.DataFrame) -> str:
-    """Markdown table: one row per method (reference last), one column per metric, mean ± std over concepts.
+def _ci_cell(row) -> str:
+    d = _decimals(row["mean"])
+    if not np.isfinite(row["ci_low"]):
+        return f"{row['mean']:.{d}f}"
+    return f"{row['mean']:.{d}f} [{row['ci_low']:.{d}f}, {row['ci_high']:.{d}f}]"
 
-    Means are shown to 3 significant digits and the std to the same decimal places.
+
+def metrics_markdown(metrics: pd.DataFrame, summary: pd.DataFrame | None = None) -> str:
+    """Markdown table: one row per method (reference last), one column per metric. With `summary`
+    (uncertainty.method_summary) each cell is the mean over concepts with its 95% interval, else mean ± std over
+    concepts. Means are shown to 3 significant digits and the spread to the same decimal places.
     """
     _check_tidy(metrics)
     present = list(dict.fromkeys(metrics["metric"]))
@@ -258,11 +299,26 @@ def metrics_markdown(metrics: pd.DataFrame) -> str:
     # Average repeated rows of one concept first, so the std is across concepts only.
     per_concept = metrics.groupby(["method", "metric", "concept"], sort=False)["value"].mean()
     cells_by_key = {key: vals for key, vals in per_concept.groupby(level=["method", "metric"], sort=False)}
+    summary_by_key = {} if summary is None else {(r["method"], r["metric"]): r for _, r in summary.iterrows()}
     lines = [
         "| method | " + " | ".join(columns) + " |",
         "|---|" + "---|" * len(columns),
     ]
     for method in _method_order(metrics["method"]):
-        cells = [_cell(cells_by_key.get((method, metric), pd.Series(dtype=float))) for metric in columns]
+        if summary is None:
+            cells = [_cell(cells_by_key.get((method, metric), pd.Series(dtype=float))) for metric in columns]
+        else:
+            cells = [_ci_cell(summary_by_key[(method, m)]) if (method, m) in summary_by_key else "—" for m in columns]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def comparisons_markdown(comparisons: pd.DataFrame) -> str:
+    """The paired comparisons (uncertainty.paired_comparisons) as a Markdown table, one row per metric x pair."""
+    lines = ["| metric | a | b | paired by | n | mean a - b [95% CI] | Wilcoxon p |", "|---|---|---|---|---|---|---|"]
+    for _, r in comparisons.iterrows():
+        d = _decimals(max(abs(r["mean_a"]), abs(r["mean_b"])))
+        lines.append(f"| {r['metric']} | {r['method_a']} | {r['method_b']} | {r['unit']} | {r['n']} | "
+                     f"{r['mean_difference']:+.{d}f} [{r['ci_low']:+.{d}f}, {r['ci_high']:+.{d}f}] | "
+                     f"{r['p_wilcoxon']:.2g} |")
     return "\n".join(lines) + "\n"

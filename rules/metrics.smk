@@ -5,13 +5,15 @@ rule metrics:
     input:
         unpack(lambda wc: PLAN.metric_inputs(wc.concept, wc.method)),
     output:
-        "results/metrics/{concept}/{method}.csv",
+        table="results/metrics/{concept}/{method}.csv",
+        scores="results/metrics/{concept}/{method}.scores.csv",
     params:
         extractors=PLAN.extractors,
         metrics=PLAN.cfg["metrics"],
         context_ids=PLAN.context_ids,
         reference=lambda wc: wc.method == REFERENCE,
         oracle=lambda wc: PLAN.oracle_task(wc.concept),
+        bootstrap_samples=PLAN.cfg["bootstrap_samples"],
     log:
         "logs/metrics/{concept}/{method}.log",
     benchmark:
@@ -30,13 +32,17 @@ rule metrics:
 
 rule aggregate:
     input:
-        PLAN.metric_tables(),
+        tables=PLAN.metric_tables(),
+        scores=PLAN.metric_tables("scores.csv"),
     output:
         table=report("results/summary/metrics.csv", caption="../report/metrics.rst", category="Tables"),
+        summary="results/summary/summary.csv",
+        comparisons="results/summary/comparisons.csv",
         markdown="results/summary/metrics.md",
     params:
         provenance=PLAN.provenance(),
         base_model=PLAN.cfg["base_model"],
+        bootstrap_samples=PLAN.cfg["bootstrap_samples"],
     log:
         "logs/aggregate.log",
     benchmark:

@@ -15,5 +15,5 @@ title = f"{snakemake.wildcards.family.upper()}: image vs prompt similarity"
 if snakemake.params.provenance:
     title += f"\n({snakemake.params.provenance['label']})"
 similarity_scatter(pd.read_csv(snakemake.input[0]), x_metric, y_metric,
-                   [snakemake.output.png, snakemake.output.svg], title)
+                   [snakemake.output.png, snakemake.output.svg], title, snakemake.params.error_bars)
 log(f"wrote {snakemake.output.png}")

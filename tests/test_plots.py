@@ -4,7 +4,7 @@ import pytest
 from PIL import Image
 
 from conceptbench.metrics import metric_axes
-from conceptbench.plots import grid_size, image_grid, metrics_markdown, similarity_scatter
+from conceptbench.plots import comparable_reference, grid_size, image_grid, metrics_markdown, similarity_scatter
 
 METHODS = ["textual_inversion", "dreambooth", "lora"]
 CONCEPTS = ["dog", "backpack"]
@@ -22,13 +22,15 @@ def tidy():
                 "prompt_similarity_clip": 0.85 if ref else 0.75 - 0.06 * i + rng.normal(0, 0.02),
                 "image_fid_inception": 120.0 if ref else 250 - 30 * i + rng.normal(0, 10),
                 "prompt_fid_inception": 140.0 if ref else 180 + 25 * i + rng.normal(0, 10),
+                "image_kid_inception": 0.01 if ref else 0.2 - 0.03 * i + rng.normal(0, 0.01),
+                "prompt_kid_inception": 0.02 if ref else 0.05 + 0.02 * i + rng.normal(0, 0.01),
             }
             for metric, value in values.items():
                 rows.append({"concept": concept, "method": method, "metric": metric, "value": value, "n": 10})
     return pd.DataFrame(rows)
 
 
-@pytest.mark.parametrize("family", ["clip", "fid"])
+@pytest.mark.parametrize("family", ["clip", "fid", "kid"])
 def test_similarity_scatter_writes_png_and_svg(tidy, tmp_path, family):
     x, y = metric_axes()[family]
     paths = [tmp_path / "out" / f"{family}.png", tmp_path / "out" / f"{family}.svg"]
@@ -39,6 +41,17 @@ def test_similarity_scatter_writes_png_and_svg(tidy, tmp_path, family):
         assert im.format == "PNG"
     svg = paths[1].read_text()
     assert "<svg" in svg
+
+
+def test_fid_reference_is_drawn_only_at_the_methods_n(tidy):
+    """The targets-vs-targets FID compares two halves of the photos, a smaller n than the methods' FID: not a floor
+    for them. KID and the similarities do not depend on n in expectation, so their reference always counts."""
+    assert comparable_reference(tidy, "image_fid_inception")
+    halves = tidy.copy()
+    halves.loc[halves["method"] == "reference", "n"] = 5
+    assert not comparable_reference(halves, "image_fid_inception")
+    assert comparable_reference(halves, "image_kid_inception")
+    assert comparable_reference(halves, "image_similarity_clip")
 
 
 def test_similarity_scatter_missing_metric(tidy, tmp_path):
@@ -86,3 +99,18 @@ def test_metrics_markdown(tidy):
     # Reference values are constant over concepts: std 0, 3 significant digits.
     assert "| 0.900 ± 0.000 |" in lines[-1]
     assert "120 ± 0 |" in lines[-1]
+
+
+def test_metrics_markdown_with_intervals(tidy):
+    from conceptbench.uncertainty import method_summary
+
+    with_ci = tidy.assign(ci_low=tidy["value"] - 0.01, ci_high=tidy["value"] + 0.01)
+    lines = metrics_markdown(with_ci, method_summary(with_ci)).strip().splitlines()
+    body = lines[2:]
+    assert [line.split("|")[1].strip() for line in body] == METHODS + ["reference"]
+    # Reference values are the same in both concepts, so only the within-concept noise (+-0.01 each) is left,
+    # averaged over two concepts: +-0.01 / sqrt(2).
+    cell = lines[-1].split("|")[2].strip()
+    mean, low, high = (float(x) for x in cell.replace("[", "").replace("]", "").replace(",", "").split())
+    assert mean == 0.9 and low == pytest.approx(0.9 - 0.01 / 2**0.5, abs=0.002)
+    assert high == pytest.approx(0.9 + 0.01 / 2**0.5, abs=0.002)
