@@ -18,7 +18,8 @@ def save_features(path: str | Path, features: dict[str, np.ndarray], extractor) 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     metadata = {"extractor": extractor.kind, "source": extractor.source,
-                "random_weights": str(extractor.random_weights).lower()}
+                "random_weights": str(extractor.random_weights).lower(),
+                "preprocessing": getattr(extractor, "preprocessing", "")}
     if extractor.labels is not None:
         metadata["labels"] = json.dumps(extractor.labels)
     save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in features.items()}, str(path),

@@ -131,6 +131,13 @@ class Extractor:
         else:
             raise ValueError(f"unknown extractor {kind!r}; known: {', '.join(EXTRACTORS)}")
         self.model.eval().to(device)
+        # How images reach the network, recorded in every feature file: features compare only under one convention.
+        if kind == "inception":
+            self.preprocessing = "RGB in [0, 1]; bilinear resize to 299 inside the network (pytorch-fid's convention)"
+        else:
+            norm = "CLIP" if kind == "clip" else "ImageNet"
+            self.preprocessing = (f"shorter side bicubic-resized to {self.size}, centre crop {self.size}x{self.size}, "
+                                  f"{norm} mean/std")
 
     @torch.no_grad()
     def embed_images(self, images: list[Image.Image], batch_size: int = 32) -> np.ndarray:

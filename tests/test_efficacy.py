@@ -85,18 +85,20 @@ class World:
         return float(np.concatenate(hits).mean())
 
     def train(self, method_type: str, name: str, breakage=None, **overrides):
-        """Train `method_type` on the concept (optionally broken); returns (pipeline with it loaded, phrase)."""
+        """Train `method_type` on the concept (optionally broken) once per `name`; returns (pipeline with it
+        loaded, phrase)."""
         from conceptbench.methods import get_method
         from conceptbench.train import train_concept
         from conceptbench.world import BUILTIN_WORLD
 
         params = default_params(method_type, **overrides)
         out = self.workdir / name
-        class_dir = self.class_images() if get_method(method_type).uses_prior(params) else None
-        with breakage() if breakage else contextlib.nullcontext():
-            train_concept(base_model=BUILTIN_WORLD, targets_dir=self.targets, class_images_dir=class_dir,
-                          concept_name=CONCEPT, class_noun=CLASS, method_name=name, params=params, out_dir=out,
-                          state_dir=self.workdir / f"{name}_state", log=lambda *_: None)
+        if not out.exists():
+            class_dir = self.class_images() if get_method(method_type).uses_prior(params) else None
+            with breakage() if breakage else contextlib.nullcontext():
+                train_concept(base_model=BUILTIN_WORLD, targets_dir=self.targets, class_images_dir=class_dir,
+                              concept_name=CONCEPT, class_noun=CLASS, method_name=name, params=params,
+                              out_dir=out, state_dir=self.workdir / f"{name}_state", log=lambda *_: None)
         method = get_method(method_type)
         return method.load(BUILTIN_WORLD, out, params), method.concept_phrase(CONCEPT, CLASS, params)
 
@@ -145,7 +147,7 @@ def test_each_method_draws_the_concept(world, base_similarity, method_type):
 
 @pytest.mark.parametrize("method_type", ["textual_inversion", "lora"])
 def test_context_prompts_keep_their_context(world, method_type):
-    pipe, phrase = world.train(method_type, f"{method_type}_ctx")
+    pipe, phrase = world.train(method_type, method_type)  # the model of test_each_method_draws_the_concept
     accuracy = world.context_accuracy(pipe, phrase)
     assert accuracy >= CONTEXT_FLOOR, f"{method_type}: oracle context accuracy {accuracy:.2f} < {CONTEXT_FLOOR}"
 

@@ -123,6 +123,23 @@ def test_builtin_world_loads_through_the_stock_code_paths():
     assert oracle.labels[:2] == ["class=dog", "class=cat"] and len(oracle.labels) == sum(map(len, V.ATTRIBUTES.values()))
 
 
+def test_feature_files_record_the_extractor_and_its_preprocessing(tmp_path):
+    from PIL import Image
+
+    from conceptbench.feature_files import features_metadata, load_features, save_features
+    from conceptbench.features import Extractor
+
+    oracle = Extractor("oracle", BUILTIN_WORLD)
+    image = Image.open(REPO / "data" / "demo" / "blue_dog" / "00.png")
+    save_features(tmp_path / "f.safetensors", {"targets": oracle.embed_images([image])}, oracle)
+    meta = features_metadata(tmp_path / "f.safetensors")
+    assert meta["extractor"] == "oracle" and meta["random_weights"] == "false"
+    assert meta["preprocessing"].startswith(f"shorter side bicubic-resized to {oracle.size}")
+    assert json.loads(meta["labels"]) == oracle.labels
+    probs = load_features(tmp_path / "f.safetensors")["targets"]
+    assert probs.shape == (1, len(oracle.labels)) and np.isclose(probs[0, :8].sum(), 1.0, atol=1e-5)
+
+
 def test_the_rebuild_command_runs_at_a_tiny_budget(tmp_path):
     out = tmp_path / "world"
     done = subprocess.run([sys.executable, "-m", "conceptbench.world", "build", "--out", str(out), "--budget", "tiny",
