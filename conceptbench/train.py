@@ -69,7 +69,7 @@ def train_concept(*, base_model: str | Path, targets_dir: str | Path, class_imag
     setup = method.prepare(pipe, concept_name, class_noun, params)
     log(f"training {method_name} ({params['type']}) on {concept_name}: {len(setup.trainable)} trainable tensors, "
         f"{sum(p.numel() for p in setup.trainable.values()):,} parameters, {params['steps']} steps")
-    rows = run_training(pipe, setup, training_config(params), instance_images, class_images,
+    rows, attempts = run_training(pipe, setup, training_config(params), instance_images, class_images,
                         state_dir=state_dir, run_id=run_id, log=log, device=device)
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -83,6 +83,7 @@ def train_concept(*, base_model: str | Path, targets_dir: str | Path, class_imag
         "wall_time_s": round(time.time() - started, 3), "peak_memory_mb": round(peak_memory_mb(), 1),
         "final_loss": rows[-1]["loss"] if rows else None, "num_instance_images": len(instance_images),
         "num_class_images": len(class_images) if class_images else 0,
+        "attempts": attempts,  # more than one when the job was killed and resumed (wall_time_s is the last one's)
     }
     (out_dir / "metadata.json").write_text(json.dumps(metadata, indent=2, sort_keys=True))
     # The run finished: its resumable state is no longer needed (and for DreamBooth it is large).

@@ -56,6 +56,12 @@ def test_killed_training_resumes_to_identical_weights(tmp_path, tiny_model, dog_
         assert a[key].equal(b[key]), f"{key} differs after resume"
     losses = [(tmp_path / n / "out" / "loss.csv").read_text() for n in ("straight", "resumed")]
     assert losses[0] == losses[1]
+    # metadata.json keeps the killed attempt, whose job log a re-run would replace.
+    attempts = json.loads((tmp_path / "resumed" / "out" / "metadata.json").read_text())["attempts"]
+    assert [(a["from_step"], a["to_step"]) for a in attempts] == [(0, saved["step"]), (saved["step"], 10)]
+    assert attempts[0]["stopped_by"] == (None if sig == "SIGKILL" else "SIGTERM") and attempts[1]["stopped_by"] is None
+    straight_attempts = json.loads((tmp_path / "straight" / "out" / "metadata.json").read_text())["attempts"]
+    assert [(a["from_step"], a["to_step"]) for a in straight_attempts] == [(0, 10)]
 
 
 def test_state_of_other_settings_is_not_resumed(tmp_path, tiny_model, dog_targets):

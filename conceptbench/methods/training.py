@@ -12,6 +12,7 @@ import csv
 import hashlib
 import json
 import os
+import platform
 import signal
 import time
 from dataclasses import dataclass, field
@@ -106,7 +107,8 @@ def _restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torc
     optimizer.load_state_dict(state_dict)
 
 
-def save_state(state_dir: Path, step: int, run_id: str, setup: TrainingSetup, optimizer, generator) -> None:
+def save_state(state_dir: Path, step: int, run_id: str, setup: TrainingSetup, optimizer, generator,
+               attempts: list[dict] | None = None) -> None:
     """Write weights, optimizer moments and RNG state atomically: a kill mid-write leaves the previous state."""
     state_dir.mkdir(parents=True, exist_ok=True)
     tensors = {f"weights.{name}": p.detach().cpu().contiguous() for name, p in setup.trainable.items()}
@@ -115,20 +117,22 @@ def save_state(state_dir: Path, step: int, run_id: str, setup: TrainingSetup, op
     tmp_weights = state_dir / (STATE_WEIGHTS + ".tmp")
     save_file(tensors, str(tmp_weights))
     tmp_info = state_dir / (STATE_INFO + ".tmp")
-    tmp_info.write_text(json.dumps({"step": step, "run_id": run_id}))
+    tmp_info.write_text(json.dumps({"step": step, "run_id": run_id, "attempts": attempts or []}))
     os.replace(tmp_weights, state_dir / STATE_WEIGHTS)
     os.replace(tmp_info, state_dir / STATE_INFO)
 
 
-def load_state(state_dir: Path, run_id: str, setup: TrainingSetup, optimizer, generator, device, log) -> int:
-    """Restore a saved state of the same run and return its step; 0 when there is none to resume."""
+def load_state(state_dir: Path, run_id: str, setup: TrainingSetup, optimizer, generator, device,
+               log) -> tuple[int, list[dict]]:
+    """Restore a saved state of the same run; returns its step and the earlier attempts that reached it
+    ((0, []) when there is none to resume)."""
     info_path, weights_path = state_dir / STATE_INFO, state_dir / STATE_WEIGHTS
     if not (info_path.is_file() and weights_path.is_file()):
-        return 0
+        return 0, []
     info = json.loads(info_path.read_text())
     if info.get("run_id") != run_id:
         log(f"ignoring saved state in {state_dir}: it belongs to a run with other settings")
-        return 0
+        return 0, []
     tensors = load_file(str(weights_path))
     with torch.no_grad():
         for name, param in setup.trainable.items():
@@ -136,7 +140,7 @@ def load_state(state_dir: Path, run_id: str, setup: TrainingSetup, optimizer, ge
     _restore_optimizer(optimizer, tensors, device)
     generator.set_state(tensors["rng.generator"])
     log(f"resuming from saved state at step {info['step']} ({state_dir})")
-    return int(info["step"])
+    return int(info["step"]), list(info.get("attempts", []))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -182,8 +186,10 @@ def _latent_moments(vae, pixels: torch.Tensor, device, batch: int = 8) -> tuple[
 
 def run_training(pipe, setup: TrainingSetup, config: TrainingConfig, instance_images, class_images,
                  state_dir: Path, run_id: str, log: Callable[[str], None] = print,
-                 progress: bool = True, device: str = "auto") -> list[dict]:
-    """Train `setup.trainable` in place inside `pipe`; returns the loss log rows (step, loss, lr).
+                 progress: bool = True, device: str = "auto") -> tuple[list[dict], list[dict]]:
+    """Train `setup.trainable` in place inside `pipe`; returns the loss log rows (step, loss, lr) and the
+    attempts that made them (one per call: when it started, on which host, its first and last step, and the
+    signal that stopped it), so that metadata.json keeps what the job logs of killed attempts lose.
 
     The state is saved to `state_dir` every `config.checkpoint_every` steps and when SIGTERM/SIGINT arrives
     (then TrainingInterrupted is raised). A later call with the same `run_id` resumes from that state.
@@ -228,8 +234,10 @@ def run_training(pipe, setup: TrainingSetup, config: TrainingConfig, instance_im
 
     state_dir = Path(state_dir)
     log_path = state_dir / LOSS_LOG
-    start = load_state(state_dir, run_id, setup, optimizer, generator, device, log)
+    start, attempts = load_state(state_dir, run_id, setup, optimizer, generator, device, log)
     rows = _read_loss_log(log_path, upto=start)
+    attempt = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": platform.node(), "from_step": start,
+               "to_step": start, "stopped_by": None}
 
     bs = config.batch_size
     with _StopRequest() as stop, tqdm(total=config.steps, initial=start, disable=not progress,
@@ -280,14 +288,16 @@ def run_training(pipe, setup: TrainingSetup, config: TrainingConfig, instance_im
             rows.append({"step": step + 1, "loss": float(loss.detach()), "lr": lr})
             bar.update(1)
             done = step + 1
+            attempt["to_step"] = done
             if stop.signal_name or (config.checkpoint_every > 0 and done % config.checkpoint_every == 0
                                     and done < config.steps):
-                save_state(state_dir, done, run_id, setup, optimizer, generator)
+                attempt["stopped_by"] = stop.signal_name
+                save_state(state_dir, done, run_id, setup, optimizer, generator, [*attempts, attempt])
                 _write_loss_log(log_path, rows)
                 if stop.signal_name:
                     raise TrainingInterrupted(f"{stop.signal_name} received: state saved at step {done} in "
                                               f"{state_dir}; run the job again to resume from there")
-    return rows
+    return rows, [*attempts, attempt]
 
 
 def _write_loss_log(path: Path, rows: list[dict]) -> None:
