@@ -134,6 +134,8 @@ def paired_comparisons(scores: pd.DataFrame, metrics: pd.DataFrame, samples: int
     from .metrics import REFERENCE_METHOD, is_per_image
 
     rng = np.random.default_rng(seed)
+    # An empty table (the reference's scores) read beside others leaves the column as objects.
+    scores = scores.astype({"value": np.float64})
     methods = [m for m in dict.fromkeys(metrics["method"]) if m != REFERENCE_METHOD]
     out = []
     for metric in dict.fromkeys(metrics["metric"]):
@@ -150,7 +152,7 @@ def paired_comparisons(scores: pd.DataFrame, metrics: pd.DataFrame, samples: int
                 pair = table[[a, b]].dropna()
                 if pair.empty:
                     continue
-                differences = (pair[a] - pair[b]).to_numpy()
+                differences = (pair[a] - pair[b]).to_numpy(dtype=np.float64)
                 strata = pair.index.get_level_values("concept").to_numpy()
                 low, high = _difference_interval(differences, strata, rng, samples)
                 out.append({"metric": metric, "method_a": a, "method_b": b, "unit": unit, "n": len(pair),

@@ -79,7 +79,9 @@ def test_paired_comparisons_pair_images_by_seed_and_distances_by_concept():
     rng = np.random.default_rng(1)
     shared = rng.normal(0.5, 0.2, size=(3, 10))  # what the seed decides, the same for both methods
     better = shared + 0.05 + rng.normal(0, 0.01, size=shared.shape)
-    scores = pd.concat([_scores("lora", better), _scores("ti", shared), _scores("same", shared)])
+    empty = pd.DataFrame(columns=["concept", "method", "metric", "prompt", "image", "value"])  # the reference's
+    scores = pd.concat([_scores("lora", better), _scores("ti", shared), _scores("same", shared), empty])
+    scores["value"] = scores["value"].astype(object)  # as read back beside an empty CSV
     per_concept = scores.groupby(["concept", "method", "metric"], as_index=False)["value"].mean().assign(n=10)
     kid = _tidy({("c0", "lora"): 0.1, ("c1", "lora"): 0.2, ("c2", "lora"): 0.3,
                  ("c0", "ti"): 0.2, ("c1", "ti"): 0.3, ("c2", "ti"): 0.4,
