@@ -103,7 +103,8 @@ def test_every_expected_output_exists(finished_default_run):
 
     summary = results / "summary"
     for name in ["metrics.csv", "metrics.md", "world_quality.md", "world_quality.csv",
-                 *(f"similarity_{f}.{ext}" for f in ("clip", "fid") for ext in ("png", "svg"))]:
+                 "summary.csv", "comparisons.csv",
+                 *(f"similarity_{f}.{ext}" for f in ("clip", "fid", "kid") for ext in ("png", "svg"))]:
         assert (summary / name).stat().st_size > 0, name
     for name in ("metrics.md", "world_quality.md"):
         assert "world" in (summary / name).read_text(), f"{name} does not say its numbers come from the world"
@@ -114,7 +115,7 @@ def test_every_expected_output_exists(finished_default_run):
 def test_metrics_table_has_every_concept_method_and_metric(finished_default_run):
     layout = Layout(finished_default_run.workdir)
     table = pd.read_csv(finished_default_run.workdir / "results" / "summary" / "metrics.csv")
-    assert list(table.columns) == ["concept", "method", "metric", "value", "n", "base_model"]
+    assert list(table.columns) == ["concept", "method", "metric", "value", "n", "ci_low", "ci_high", "base_model"]
     assert set(table.base_model) == {"builtin:world"}
     rows = set(zip(table.concept, table.method, table.metric))
     expected = {(c, m, metric)
@@ -122,6 +123,11 @@ def test_metrics_table_has_every_concept_method_and_metric(finished_default_run)
     assert rows == expected, f"missing {sorted(expected - rows)}, unexpected {sorted(rows - expected)}"
     assert len(table) == len(expected), "duplicate rows"
     assert all(math.isfinite(v) for v in table.value)
+    # The per-image metrics (means) have their interval around the value; FID and KID of resampled sets are
+    # shifted by the repeated images, and the targets-vs-targets rows have no interval.
+    generated = table[~((table.method == "reference") & table.metric.str.startswith("image_"))
+                      & ~table.metric.str.contains("_fid_|_kid_")]
+    assert ((generated.ci_low <= generated.value + 1e-9) & (generated.value <= generated.ci_high + 1e-9)).all()
     assert (table.n > 0).all()
     markdown = (finished_default_run.workdir / "results" / "summary" / "metrics.md").read_text()
     for method in [*layout.methods, "reference"]:
