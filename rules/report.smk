@@ -41,7 +41,8 @@ rule grid:
         methods=list(PLAN.methods),
         prompts=PLAN.prompts,
         thumb=PLAN.cfg["plots"]["grid_thumb"],
-        provenance=PLAN.provenance(),
+        # Only the label: the full text names the extractors, and dropping one must not redraw the grids.
+        provenance_label=(PLAN.provenance() or {}).get("label"),
     log:
         "logs/grid/{concept}.log",
     benchmark:

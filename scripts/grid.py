@@ -24,5 +24,5 @@ rows.append(("base model", [first_image(Path(snakemake.input.baselines) / pid / 
 targets = sorted(Path(snakemake.input.targets).glob("*.png"))
 rows.append(("targets", [targets[i] if i < len(targets) else None for i in range(len(prompts))]))
 image_grid(rows, [p.prompts[pid] for pid in prompts], snakemake.output[0], thumb=p.thumb,
-           footer=p.provenance["label"] if p.provenance else None)
+           footer=p.provenance_label)
 log(f"wrote {snakemake.output[0]}")
