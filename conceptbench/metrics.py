@@ -112,9 +112,8 @@ def _check_same_dim(a: np.ndarray, b: np.ndarray) -> None:
         raise ValueError(f"feature dimensions differ: {a.shape[1]} vs {b.shape[1]}")
 
 
-def cosine_to_set(a, b) -> np.ndarray:
-    """Per row of `a`, its mean cosine similarity to the rows of `b`: the per-image terms whose mean is
-    mean_pairwise_cosine(a, b)."""
+def _cosine_matrix(a, b) -> np.ndarray:
+    """Cosine similarity of every row of `a` with every row of `b`."""
     a = _as_matrix(a, "a")
     b = _as_matrix(b, "b")
     _check_same_dim(a, b)
@@ -122,7 +121,13 @@ def cosine_to_set(a, b) -> np.ndarray:
     nb = np.linalg.norm(b, axis=1, keepdims=True)
     if np.any(na == 0) or np.any(nb == 0):
         raise ValueError("cosine similarity is undefined for a zero feature vector")
-    return ((a / na) @ (b / nb).T).mean(axis=1)
+    return (a / na) @ (b / nb).T
+
+
+def cosine_to_set(a, b) -> np.ndarray:
+    """Per row of `a`, its mean cosine similarity to the rows of `b`: the per-image terms whose mean is
+    mean_pairwise_cosine(a, b)."""
+    return _cosine_matrix(a, b).mean(axis=1)
 
 
 def mean_pairwise_cosine(a, b, exclude_diagonal: bool = False) -> float:
@@ -131,19 +136,13 @@ def mean_pairwise_cosine(a, b, exclude_diagonal: bool = False) -> float:
     With `exclude_diagonal=True`, `a` and `b` are the same set and the pairs of a row with itself
     (always 1) are left out, so the value is the mean over the n*(n-1) distinct ordered pairs.
     """
-    a = _as_matrix(a, "a")
-    b = _as_matrix(b, "b")
-    _check_same_dim(a, b)
-    na = np.linalg.norm(a, axis=1, keepdims=True)
-    nb = np.linalg.norm(b, axis=1, keepdims=True)
-    if np.any(na == 0) or np.any(nb == 0):
-        raise ValueError("cosine similarity is undefined for a zero feature vector")
-    sims = (a / na) @ (b / nb).T
+    sims = _cosine_matrix(a, b)
     if not exclude_diagonal:
         return float(sims.mean())
-    if a.shape != b.shape:
-        raise ValueError(f"exclude_diagonal needs a and b to be the same set, got shapes {a.shape} and {b.shape}")
-    n = a.shape[0]
+    if sims.shape[0] != sims.shape[1]:
+        raise ValueError(f"exclude_diagonal needs a and b to be the same set, got {sims.shape[0]} and "
+                         f"{sims.shape[1]} rows")
+    n = sims.shape[0]
     if n < 2:
         raise ValueError("exclude_diagonal needs at least 2 rows (otherwise no pair is left)")
     return float((sims.sum() - np.trace(sims)) / (n * (n - 1)))
