@@ -290,11 +290,12 @@ def _train_locally(workdir: Path, cfg: dict, out: Path) -> subprocess.Popen:
     from conceptbench.plan import Plan
 
     plan = Plan(cfg, workdir)
-    spec = {"base_model": "results/base_model", "targets_dir": f"results/targets/{CONCEPT}",
+    base_model = (plan.base_model_input() or [plan.cfg["base_model"]])[0]  # the built folder, or the builtin's name
+    spec = {"base_model": base_model, "targets_dir": f"results/targets/{CONCEPT}",
             "class_images_dir": None, "concept_name": CONCEPT, "class_noun": plan.concepts[CONCEPT].class_noun,
             "method_name": METHOD, "params": dict(plan.methods[METHOD]), "out_dir": str(out / "out"),
             "state_dir": str(out / "state"), "device": plan.cfg["device"]}
-    assert not plan.uses_prior(METHOD) and plan.base_model_input() == ["results/base_model"]
+    assert not plan.uses_prior(METHOD)
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "train.log", "w") as log:  # a file, not a pipe: nobody reads while it runs
         return subprocess.Popen([sys.executable, "-c", TRAIN_RUNNER, json.dumps(spec)], cwd=workdir,
@@ -328,7 +329,10 @@ def test_training_cut_by_time_limit_resumes_in_retry(tmp_path, slurm_cluster, ca
     workdir = Path(os.path.realpath(copy_workflow(tmp_path / "workflow", cfg)))
 
     # The training's inputs (base model, concept photos) are made locally, then the steps are timed on this machine.
-    snakemake(workdir, "results/base_model", f"results/targets/{CONCEPT}", timeout=300).check()
+    from conceptbench.plan import Plan
+
+    inputs = [*Plan(cfg, workdir).base_model_input(), f"results/targets/{CONCEPT}"]
+    snakemake(workdir, *inputs, timeout=300).check()
     per_step = _seconds_per_step(workdir, cfg, tmp_path / "calibration")
     steps = int(TRAIN_SECONDS / per_step)
     cfg["methods"][METHOD]["steps"] = steps
