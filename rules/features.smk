@@ -18,7 +18,7 @@ rule features_targets:
         "logs/features/targets/{concept}.log",
     benchmark:
         "benchmarks/features/targets/{concept}.tsv"
-    threads: PLAN.threads("features", 1)
+    threads: PLAN.threads("features")
     resources:
         **PLAN.resources("features", 30, 4000),
     conda:
@@ -42,7 +42,7 @@ rule features_images:
         "logs/features/images/{concept}/{method}.log",
     benchmark:
         "benchmarks/features/images/{concept}/{method}.tsv"
-    threads: PLAN.threads("features", 1)
+    threads: PLAN.threads("features")
     resources:
         **PLAN.resources("features", 30, 4000),
     conda:
@@ -66,7 +66,7 @@ rule features_baselines:
         "logs/features/baselines/{cls}.log",
     benchmark:
         "benchmarks/features/baselines/{cls}.tsv"
-    threads: PLAN.threads("features", 1)
+    threads: PLAN.threads("features")
     resources:
         **PLAN.resources("features", 30, 4000),
     conda:

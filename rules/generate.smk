@@ -19,7 +19,7 @@ rule generate:
         "logs/generate/{concept}/{method}.log",
     benchmark:
         "benchmarks/generate/{concept}/{method}.tsv"
-    threads: PLAN.threads("generate", 2)
+    threads: PLAN.threads("generate")
     resources:
         **PLAN.resources("generate", 60, 8000, gpu=True),
     conda:
@@ -44,7 +44,7 @@ rule baselines:
         "logs/baselines/{cls}.log",
     benchmark:
         "benchmarks/baselines/{cls}.tsv"
-    threads: PLAN.threads("baselines", 2)
+    threads: PLAN.threads("baselines")
     resources:
         **PLAN.resources("baselines", 60, 8000, gpu=True),
     conda:

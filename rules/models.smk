@@ -78,7 +78,7 @@ rule class_images:
         "logs/class_images/{cls}.log",
     benchmark:
         "benchmarks/class_images/{cls}.tsv"
-    threads: PLAN.threads("class_images", 2)
+    threads: PLAN.threads("class_images")
     resources:
         **PLAN.resources("class_images", 60, 8000, gpu=True),
     conda:

@@ -18,7 +18,7 @@ rule train:
         "logs/train/{concept}/{method}.log",
     benchmark:
         "benchmarks/train/{concept}/{method}.tsv"
-    threads: PLAN.threads("train", 2)
+    threads: PLAN.threads("train")
     resources:
         **PLAN.resources("train", 120, 8000, gpu=True),
     conda:

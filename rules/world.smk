@@ -16,7 +16,7 @@ rule world_quality:
         "logs/world_quality.log",
     benchmark:
         "benchmarks/world_quality.tsv"
-    threads: PLAN.threads("world_quality", 2)
+    threads: PLAN.threads("world_quality")
     resources:
         **PLAN.resources("world_quality", 30, 4000, gpu=True),
     conda:

@@ -32,7 +32,8 @@ N_IMAGES = 32
 SEEDS = list(range(N_IMAGES))
 CONTEXT_PROMPTS = ["a photo of {c} in a forest", "a photo of {c} in a desert", "a photo of {c} in a kitchen",
                    "an oil painting of {c}"]
-STEPS, GUIDANCE = 20, 5.0
+GENERATION = yaml.safe_load((REPO / "config.yaml").read_text())["generation"]  # the default run's sampling
+STEPS, GUIDANCE = GENERATION["steps"], GENERATION["guidance_scale"]
 
 # Measured with `python tests/test_efficacy.py` (see the module docstring); gains must clear these margins.
 NOISE = {"clip": 0.019, "dino": 0.037}  # sd of a gain: (0.0137, 0.026 per mean of 32 images) x sqrt(2)
