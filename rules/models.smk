@@ -79,6 +79,7 @@ rule class_images:
     benchmark:
         "benchmarks/class_images/{cls}.tsv"
     threads: PLAN.threads("class_images")
+    priority: 10  # DreamBooth's trainings wait on these
     resources:
         **PLAN.resources("class_images", 60, 8000, gpu=True),
     conda:

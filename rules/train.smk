@@ -19,6 +19,7 @@ rule train:
     benchmark:
         "benchmarks/train/{concept}/{method}.tsv"
     threads: PLAN.threads("train")
+    priority: 10  # the longest jobs first, so the run does not end waiting on one training
     resources:
         **PLAN.resources("train", 120, 8000, gpu=True),
     conda:
