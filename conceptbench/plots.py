@@ -5,17 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-matplotlib.use("Agg")  # headless: the workflow runs on cluster nodes without a display
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-from PIL import Image, ImageDraw, ImageFont, ImageOps  # noqa: E402
-
-from conceptbench.metrics import METRIC_NAMES, REFERENCE_METHOD, biased_by_n, lower_is_better  # noqa: E402
+from conceptbench.metrics import METRIC_NAMES, REFERENCE_METHOD, biased_by_n, lower_is_better
 
 TIDY_COLUMNS = ("concept", "method", "metric", "value", "n")
 
@@ -75,10 +69,17 @@ def similarity_scatter(
     """Scatter of methods by image fidelity (x) against prompt fidelity (y), written to every path.
 
     Each method is a marker at its mean over concepts with error bars (`error_bars`, see ERROR_BARS; "ci" needs
-    the rows' within-concept `ci_low`, `ci_high`), over faint per-concept points. The reference method is drawn as dashed lines (targets vs targets
-    in x, base vs base in y) rather than a point, since it marks what real data scores; a FID reference computed
-    at another n than the methods' is left out (see comparable_reference).
+    the rows' within-concept `ci_low`, `ci_high`), over faint per-concept points. The reference method is drawn
+    as dashed lines (targets vs targets in x, base vs base in y) rather than a point, since it marks what real
+    data scores; a FID reference computed at another n than the methods' is left out (see comparable_reference).
     """
+    # Imported here: matplotlib and seaborn cost ~2.5 s, and only the scatter rule draws with them.
+    import matplotlib
+
+    matplotlib.use("Agg")  # headless: the workflow runs on cluster nodes without a display
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
     _check_tidy(metrics)
     if not out_paths:
         raise ValueError("similarity_scatter needs at least one output path")

@@ -20,6 +20,7 @@ rule generate:
     benchmark:
         "benchmarks/generate/{concept}/{method}.tsv"
     threads: PLAN.threads("generate")
+    priority: 5  # after the trainings, before the short jobs that could fill the other cores meanwhile
     resources:
         **PLAN.resources("generate", 60, 8000, gpu=True),
     conda:
@@ -45,6 +46,7 @@ rule baselines:
     benchmark:
         "benchmarks/baselines/{cls}.tsv"
     threads: PLAN.threads("baselines")
+    priority: 5
     resources:
         **PLAN.resources("baselines", 60, 8000, gpu=True),
     conda:
