@@ -253,7 +253,7 @@ def test_atomic_folder_leaves_nothing_behind_on_error(tmp_path):
 
 
 def test_killed_generation_leaves_no_half_written_set(reduced_runs, pytestconfig):
-    """SIGKILL Snakemake and its generate job while images are being written; a re-run regenerates the set fully."""
+    """SIGKILL Snakemake and its generate job while it generates the set; a re-run regenerates the set fully."""
     workdir, digests = reduced_runs[0]
     method = "textual_inversion"
     target = f"results/images/{REDUCED_CONCEPT}/{method}"
@@ -262,8 +262,10 @@ def test_killed_generation_leaves_no_half_written_set(reduced_runs, pytestconfig
 
     process = start_snakemake(workdir, target)
     try:
-        waited = wait_for(lambda: any(partial.rglob("*.png")) or process.poll() is not None, timeout=300,
-                          what=f"{partial} to receive its first image")
+        # The job makes <set>.partial before its first batch and writes every image into it when the last batch is
+        # done (batches of 25 images: the reduced set is one batch), so the folder is the sign of work in progress.
+        waited = wait_for(lambda: partial.is_dir() or process.poll() is not None, timeout=300,
+                          what=f"{partial} to appear")
         assert process.poll() is None, "generation ended before it could be killed; see background_snakemake.log"
         os.killpg(process.pid, signal.SIGKILL)
     finally:
