@@ -1,13 +1,17 @@
 """Train one method on one concept: the whole job behind the `train` rule, testable without Snakemake.
 
 Writes into `out_dir` the method's artifact, `loss.csv` (step, loss, lr) and `metadata.json`. The resumable
-state lives in `state_dir`, beside the output, so Snakemake's clean-up of a failed job never deletes it.
+state lives in `state_dir`, beside the output, so Snakemake's clean-up of a failed job never deletes it. Once the
+run has finished, `state_dir` keeps only hard links to its outputs: a job killed after its last step but before
+it could report success (a SLURM time limit in that gap) loses `out_dir` to that clean-up, and its retry restores
+the outputs from there instead of training again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import shutil
 import time
@@ -33,6 +37,49 @@ def library_versions() -> dict[str, str]:
     return {"conceptbench": __version__, "torch": torch.__version__, "diffusers": diffusers.__version__,
             "transformers": transformers.__version__, "peft": peft.__version__,
             "accelerate": accelerate.__version__, "python": platform.python_version()}
+
+
+def training_code_digest() -> str:
+    """Hash of the code that shapes a training (this module and conceptbench/methods/): a saved or finished
+    state is never reused by changed code."""
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted([package / "train.py", *(package / "methods").glob("*.py")]):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+FINISHED_RECORD, FINISHED_OUTPUTS = "finished.json", "finished"
+
+
+def _link_or_copy(source: str, destination: str) -> None:
+    try:
+        os.link(source, destination)
+    except OSError:  # another file system, or links not allowed
+        shutil.copy2(source, destination)
+
+
+def keep_finished(out_dir: Path, state_dir: Path, run_id: str) -> None:
+    """Replace the resumable state by hard links to the finished outputs (no second copy on disk) and a record
+    of the run they belong to, written last."""
+    shutil.rmtree(state_dir, ignore_errors=True)
+    shutil.copytree(out_dir, state_dir / FINISHED_OUTPUTS, copy_function=_link_or_copy)
+    (state_dir / FINISHED_RECORD).write_text(json.dumps({"run_id": run_id}))
+
+
+def restore_finished(out_dir: Path, state_dir: Path, run_id: str) -> bool:
+    """Put the outputs of an earlier attempt of this same run back into `out_dir`; False if there are none.
+    Finished outputs of another run (other settings, data or code) are dropped."""
+    record = state_dir / FINISHED_RECORD
+    if not record.is_file():
+        return False
+    if json.loads(record.read_text()).get("run_id") != run_id:
+        shutil.rmtree(state_dir / FINISHED_OUTPUTS, ignore_errors=True)
+        record.unlink()
+        return False
+    shutil.rmtree(out_dir, ignore_errors=True)
+    shutil.copytree(state_dir / FINISHED_OUTPUTS, out_dir, copy_function=_link_or_copy)
+    return True
 
 
 def read_image_folder(folder: str | Path) -> list[Image.Image]:
@@ -63,8 +110,12 @@ def train_concept(*, base_model: str | Path, targets_dir: str | Path, class_imag
         "params": params, "method": method_name, "concept": concept_name, "class": class_noun,
         "base_model": identity,
         "targets": [hashlib.sha256(p.read_bytes()).hexdigest() for p in list_image_files(targets_dir)],
-        "device": device,
+        "device": device, "code": training_code_digest(), "versions": library_versions(),
     })
+    if restore_finished(out_dir, state_dir, run_id):
+        log(f"{method_name} on {concept_name} finished in an earlier attempt (killed before it could report "
+            f"success); restored its outputs from {state_dir} -> {out_dir}")
+        return json.loads((out_dir / "metadata.json").read_text())
     pipe = load_pipeline(base_model)
     setup = method.prepare(pipe, concept_name, class_noun, params)
     log(f"training {method_name} ({params['type']}) on {concept_name}: {len(setup.trainable)} trainable tensors, "
@@ -86,7 +137,8 @@ def train_concept(*, base_model: str | Path, targets_dir: str | Path, class_imag
         "attempts": attempts,  # more than one when the job was killed and resumed (wall_time_s is the last one's)
     }
     (out_dir / "metadata.json").write_text(json.dumps(metadata, indent=2, sort_keys=True))
-    # The run finished: its resumable state is no longer needed (and for DreamBooth it is large).
-    shutil.rmtree(state_dir, ignore_errors=True)
+    # The run finished: its resumable state is no longer needed (for DreamBooth it is large); links to the outputs
+    # cover a kill between here and the job's reported success.
+    keep_finished(out_dir, state_dir, run_id)
     log(f"saved {out_dir} in {metadata['wall_time_s']} s")
     return metadata

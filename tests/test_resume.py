@@ -2,6 +2,7 @@
 weights bitwise identical to an uninterrupted run."""
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -75,3 +76,31 @@ def test_state_of_other_settings_is_not_resumed(tmp_path, tiny_model, dog_target
     assert changed.returncode == 0, changed.stderr
     assert "ignoring saved state" in changed.stdout + changed.stderr
     assert "resuming" not in changed.stdout + changed.stderr
+
+
+def test_a_run_killed_after_its_last_step_is_restored_not_retrained(tmp_path, tiny_model, dog_targets):
+    """SLURM's time limit can end a job after the training saved its outputs but before the job reported success;
+    Snakemake then deletes the outputs, and the retry must put them back instead of training from step 0."""
+    params = method_params({"type": "lora", "steps": 4, "learning_rate": 1e-2})
+    spec = {"base_model": str(tiny_model), "targets_dir": str(dog_targets), "class_images_dir": None,
+            "concept_name": "blue_dog", "class_noun": "dog", "method_name": "lora", "params": params,
+            "out_dir": str(tmp_path / "out"), "state_dir": str(tmp_path / "state")}
+    out, state = tmp_path / "out", tmp_path / "state"
+    assert _run(spec).returncode == 0
+    finished = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    # What is left of the state: no resumable weights, only links to the outputs (no second copy on disk).
+    assert sorted(p.name for p in state.iterdir()) == ["finished", "finished.json"]
+    assert (state / "finished" / ARTIFACT["lora"]).stat().st_ino == (out / ARTIFACT["lora"]).stat().st_ino
+
+    shutil.rmtree(out)  # Snakemake's clean-up of the job it saw fail
+    retry = _run(spec)
+    assert retry.returncode == 0, retry.stderr
+    assert "finished in an earlier attempt" in retry.stdout and "training lora" not in retry.stdout, retry.stdout
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == finished
+
+    # Other settings are another run: it trains, and the old outputs are not restored.
+    shutil.rmtree(out)
+    changed = _run({**spec, "params": method_params({**params, "rank": 8})})
+    assert changed.returncode == 0, changed.stderr
+    assert "training lora" in changed.stdout and "earlier attempt" not in changed.stdout, changed.stdout
+    assert (out / "loss.csv").read_bytes() != finished[Path("loss.csv")]
