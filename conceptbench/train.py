@@ -106,11 +106,12 @@ def train_concept(*, base_model: str | Path, targets_dir: str | Path, class_imag
     class_images = read_image_folder(class_images_dir) if method.uses_prior(params) else None
     identity = model_identity(base_model) if Path(str(base_model)).is_dir() else {"hub_id": str(base_model)}
 
+    versions = library_versions()
     run_id = fingerprint({
         "params": params, "method": method_name, "concept": concept_name, "class": class_noun,
         "base_model": identity,
         "targets": [hashlib.sha256(p.read_bytes()).hexdigest() for p in list_image_files(targets_dir)],
-        "device": device, "code": training_code_digest(), "versions": library_versions(),
+        "device": device, "code": training_code_digest(), "versions": versions,
     })
     if restore_finished(out_dir, state_dir, run_id):
         log(f"{method_name} on {concept_name} finished in an earlier attempt (killed before it could report "
@@ -129,7 +130,7 @@ def train_concept(*, base_model: str | Path, targets_dir: str | Path, class_imag
     metadata = {
         "concept": concept_name, "class_noun": class_noun, "method": method_name, "hyperparameters": params,
         "seed": params["seed"], "concept_phrase": method.concept_phrase(concept_name, class_noun, params),
-        "base_model": {"source": str(base_model), **identity}, "versions": library_versions(),
+        "base_model": {"source": str(base_model), **identity}, "versions": versions,
         "device": "cuda" if torch.cuda.is_available() else "cpu", "threads": torch.get_num_threads(),
         "wall_time_s": round(time.time() - started, 3), "peak_memory_mb": round(peak_memory_mb(), 1),
         "final_loss": rows[-1]["loss"] if rows else None, "num_instance_images": len(instance_images),
