@@ -54,22 +54,40 @@ def resample_prompts(rng: np.random.Generator, feats: Mapping[str, Mapping[str, 
     return out
 
 
+def draw_rows(rng: np.random.Generator, sizes: Mapping[str, int], samples: int) -> dict[str, np.ndarray]:
+    """Rows drawn with replacement for `samples` replicates of several image sets ({set: n} -> {set: samples x n}):
+    per replicate, set after set in the order of `sizes`, the draws resample_images / resample_prompts make."""
+    rows = {name: np.empty((samples, n), dtype=np.int64) for name, n in sizes.items()}
+    for b in range(samples):
+        for name, n in sizes.items():
+            rows[name][b] = rng.integers(0, n, n)
+    return rows
+
+
+def with_intervals(rows: list[dict], replicates: Mapping[str, np.ndarray]) -> list[dict]:
+    """`rows` (tidy metric rows) with `ci_low` and `ci_high`: the percentile interval of each metric's bootstrap
+    replicates; NaN for a metric without replicates (nothing resampled)."""
+    out = []
+    for row in rows:
+        draws = replicates.get(row["metric"], [])
+        low, high = percentile_interval(draws)
+        out.append({**row, "ci_low": low, "ci_high": high})
+    return out
+
+
 def with_bootstrap_intervals(rows: list[dict], replicate: Callable[[np.random.Generator], list[dict]],
                              samples: int = BOOTSTRAP_SAMPLES, seed: int = 0,
                              fixed: Callable[[str], bool] = lambda metric: False) -> list[dict]:
-    """`rows` (tidy metric rows) with `ci_low` and `ci_high`: the percentile interval of each metric over
-    `samples` calls of `replicate(rng)`, which recomputes the rows on resampled images. Metrics for which
-    `fixed(metric)` is true have nothing resampled (NaN interval)."""
+    """with_intervals from `samples` calls of `replicate(rng)`, which recomputes the rows on resampled images.
+    Metrics for which `fixed(metric)` is true have nothing resampled (NaN interval). The workflow computes all
+    replicates at once instead (conceptbench.replicates); this loop is the plain definition."""
     rng = np.random.default_rng(seed)
-    draws: dict[str, list[float]] = {row["metric"]: [] for row in rows}
+    draws: dict[str, list[float]] = {row["metric"]: [] for row in rows if not fixed(row["metric"])}
     for _ in range(samples):
         for row in replicate(rng):
-            draws[row["metric"]].append(row["value"])
-    out = []
-    for row in rows:
-        low, high = (float("nan"), float("nan")) if fixed(row["metric"]) else percentile_interval(draws[row["metric"]])
-        out.append({**row, "ci_low": low, "ci_high": high})
-    return out
+            if row["metric"] in draws:
+                draws[row["metric"]].append(row["value"])
+    return with_intervals(rows, draws)
 
 
 # ---- over concepts --------------------------------------------------------------------------------------------

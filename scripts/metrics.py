@@ -6,13 +6,15 @@ sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the checkout's library, also 
 
 import json
 
+import numpy as np
 import pandas as pd
 
 from conceptbench.feature_files import features_metadata, load_features
 from conceptbench.jobs import start_job
 from conceptbench.metrics import (METHOD_BASELINE_HALF, REFERENCE_HALVES, OracleTask, concept_method_metrics,
                                   per_image_scores, reference_metrics)
-from conceptbench.uncertainty import resample_images, resample_prompts, with_bootstrap_intervals
+from conceptbench.replicates import concept_method_replicates, reference_replicates
+from conceptbench.uncertainty import draw_rows, with_intervals
 
 ROW_COLUMNS = ["concept", "method", "metric", "value", "n", "ci_low", "ci_high"]
 SCORE_COLUMNS = ["concept", "method", "metric", "prompt", "image", "value"]
@@ -35,19 +37,23 @@ if p.oracle:
     labels = json.loads(features_metadata(inp.targets[extractors.index("oracle")])["labels"])
     oracle = OracleTask(labels, p.oracle["class_noun"], p.oracle["asked"])
 
+
+def sizes(plain_set, per_prompt):
+    """Image counts per set ({"plain": n, prompt id: n, ...}), for the bootstrap's draws."""
+    first = next(iter(per_prompt.values()))
+    return {"plain": len(next(iter(plain_set.values()))), **{pid: len(first[pid]) for pid in first}}
+
+
+rng = np.random.default_rng(0)
 if p.reference:
     first, second = REFERENCE_HALVES
     plain = {e: f[f"plain/{first}"] for e, f in baselines.items()}
-
-    def rows_for(first_half, first_plain):
-        return reference_metrics(wc.concept, targets, first_half, half[second], p.metrics, text_feats=text,
-                                 oracle=oracle, baseline_plain=first_plain)
-
-    rows = rows_for(half[first], plain)
-    # The targets-vs-targets rows compare the photos with themselves: no generated image to resample.
-    rows = with_bootstrap_intervals(
-        rows, lambda rng: rows_for(resample_prompts(rng, half[first]), resample_images(rng, plain)),
-        samples=p.bootstrap_samples, fixed=lambda metric: metric.startswith("image_"))
+    rows = reference_metrics(wc.concept, targets, half[first], half[second], p.metrics, text_feats=text,
+                             oracle=oracle, baseline_plain=plain)
+    # The targets-vs-targets rows compare the photos with themselves: no generated image to resample (NaN interval).
+    drawn = draw_rows(rng, sizes(plain, half[first]), p.bootstrap_samples)
+    rows = with_intervals(rows, reference_replicates(half[first], half[second], p.metrics, drawn, text_feats=text,
+                                                     oracle=oracle, baseline_plain=plain))
     scores = []
 else:
     images = per_extractor(inp.images)
@@ -56,12 +62,11 @@ else:
     common = dict(target_feats=targets, baseline_feats=half[METHOD_BASELINE_HALF],  # never the half that shares
                   text_feats=text, metric_list=p.metrics, oracle=oracle)           # the method's seeds
     rows = concept_method_metrics(wc.concept, wc.method, image_feats=plain, context_feats=context, **common)
-    rows = with_bootstrap_intervals(
-        rows, lambda rng: concept_method_metrics(wc.concept, wc.method, image_feats=resample_images(rng, plain),
-                                                 context_feats=resample_prompts(rng, context), **common),
-        samples=p.bootstrap_samples)
+    drawn = draw_rows(rng, sizes(plain, context), p.bootstrap_samples)
+    rows = with_intervals(rows, concept_method_replicates(image_feats=plain, context_feats=context, rows=drawn,
+                                                          **common))
     scores = per_image_scores(wc.concept, wc.method, image_feats=plain, context_feats=context, **common)
-    log(f"{p.bootstrap_samples} bootstrap samples of the images for the intervals")
+log(f"{p.bootstrap_samples} bootstrap samples of the generated images for the intervals")
 pd.DataFrame(rows, columns=ROW_COLUMNS).to_csv(snakemake.output.table, index=False)
 pd.DataFrame(scores, columns=SCORE_COLUMNS).to_csv(snakemake.output.scores, index=False)
 log(f"{len(rows)} metric rows -> {snakemake.output.table}, {len(scores)} per-image scores -> {snakemake.output.scores}")
