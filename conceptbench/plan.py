@@ -162,12 +162,17 @@ class Plan:
     def needs_text(self) -> bool:
         return "text_alignment_clip" in self.cfg["metrics"]
 
+    def text_feature_files(self, cls: str) -> list[str]:
+        """The CLIP text embeddings of a class's prompts, made beside its baselines' features whenever CLIP is an
+        extractor (so dropping text_alignment_clip from the metrics re-embeds nothing)."""
+        return [f"results/features/clip/text/{cls}.safetensors"] if "clip" in self.extractors else []
+
     def metric_inputs(self, concept: str, method: str) -> dict:
         cls = self.class_slug(concept)
         inputs = {
             "targets": [f"results/features/{e}/targets/{concept}.safetensors" for e in self.extractors],
             "baselines": [f"results/features/{e}/baselines/{cls}.safetensors" for e in self.extractors],
-            "text": [f"results/features/clip/text/{cls}.safetensors"] if self.needs_text() else [],
+            "text": self.text_feature_files(cls) if self.needs_text() else [],
         }
         if method != REFERENCE:
             inputs["images"] = [f"results/features/{e}/images/{concept}/{method}.safetensors"

@@ -1,6 +1,8 @@
 # Features: one job per image group embeds it with every extractor (one process start, the images read once) and
 # writes one file per extractor (one tensor per image set inside). Metrics read only these files.
 # Adding an extractor re-embeds every group, which costs seconds; training and generation are not touched.
+# The class's CLIP text embeddings (for text_alignment_clip) come with its baselines' features: the same CLIP
+# model, already loaded, and the same prompts; a job of their own would cost a process start (~10 s) for 10 texts.
 
 
 rule features_targets:
@@ -8,7 +10,7 @@ rule features_targets:
         images="results/targets/{concept}",
         models=PLAN.extractor_inputs(),
     output:
-        PLAN.feature_files("targets/{concept}"),
+        features=PLAN.feature_files("targets/{concept}"),
     params:
         sets={"targets": ""},
         sources=PLAN.extractor_sources(),
@@ -32,7 +34,7 @@ rule features_images:
         images="results/images/{concept}/{method}",
         models=PLAN.extractor_inputs(),
     output:
-        PLAN.feature_files("images/{concept}/{method}"),
+        features=PLAN.feature_files("images/{concept}/{method}"),
     params:
         sets={pid: pid for pid in PLAN.prompts},
         sources=PLAN.extractor_sources(),
@@ -56,9 +58,11 @@ rule features_baselines:
         images="results/baselines/{cls}",
         models=PLAN.extractor_inputs(),
     output:
-        PLAN.feature_files("baselines/{cls}"),
+        features=PLAN.feature_files("baselines/{cls}"),
+        text=PLAN.text_feature_files("{cls}"),
     params:
         sets={f"{pid}/{half}": f"{pid}/{half}" for pid in PLAN.prompts for half in ("a", "b")},
+        texts=lambda wc: PLAN.text_prompts(wc.cls),
         sources=PLAN.extractor_sources(),
         device=PLAN.cfg["device"],
         world_weights=PLAN.world_weights(),
@@ -74,25 +78,3 @@ rule features_baselines:
     script:
         "../scripts/features.py"
 
-
-rule text_features:
-    input:
-        model=PLAN.extractor_input("clip"),
-    output:
-        "results/features/clip/text/{cls}.safetensors",
-    params:
-        texts=lambda wc: PLAN.text_prompts(wc.cls),
-        source=PLAN.extractor_sources()["clip"] if "clip" in PLAN.extractors else None,
-        device=PLAN.cfg["device"],
-        world_weights=PLAN.world_weights(),
-    log:
-        "logs/features/clip/text/{cls}.log",
-    benchmark:
-        "benchmarks/features/clip/text/{cls}.tsv"
-    threads: 1
-    resources:
-        **PLAN.resources("features", 30, 4000),
-    conda:
-        ENV
-    script:
-        "../scripts/text_features.py"

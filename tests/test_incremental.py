@@ -95,7 +95,7 @@ def test_adding_a_concept_runs_only_that_concept(run_dir, show):
     show("add concept cat_toy (class cat)", plan)
     assert_plan(plan, {
         "prepare_concept": 1, "class_images": 1, "baselines": 1, "train": M, "generate": M,
-        "features_targets": 1, "features_images": M, "features_baselines": 1, "text_features": 1,
+        "features_targets": 1, "features_images": M, "features_baselines": 1,
         "metrics": M + 1,  # the methods and the reference levels
         "grid": 1, **DOWNSTREAM,
     })
@@ -160,7 +160,7 @@ def test_adding_a_context_prompt_regenerates_but_does_not_retrain(run_dir, show)
     show("add context prompt 'a photo of {c} on a beach'", plan)
     assert_plan(plan, {
         "generate": C * M, "baselines": K, "features_images": C * M, "features_baselines": K,
-        "text_features": K, "metrics": C * (M + 1), "grid": C, **DOWNSTREAM,
+        "metrics": C * (M + 1), "grid": C, **DOWNSTREAM,
     })
     for rule in ("train", "class_images", "prepare_concept", "features_targets", "world_quality"):
         assert not plan.of(rule), plan.details()
@@ -178,7 +178,7 @@ def test_a_moved_run_is_still_up_to_date(run_dir, tmp_path, show):
 # ---- shared intermediates, from scratch ----------------------------------------------------------------------
 
 SHARED_RULES = ("world_quality", "prepare_concept", "class_images", "baselines", "features_targets",
-                "features_baselines", "text_features")
+                "features_baselines")
 
 
 def test_shared_intermediates_are_computed_once_whatever_the_methods(tmp_path, show):
@@ -201,14 +201,14 @@ def test_shared_intermediates_are_computed_once_whatever_the_methods(tmp_path, s
         show(f"from scratch, {label}", plan)
 
     expected_shared = {"world_quality": 1, "prepare_concept": C, "class_images": K, "baselines": K,
-                       "features_targets": C, "features_baselines": K, "text_features": K}
+                       "features_targets": C, "features_baselines": K}
     for n, plan in plans.items():
         shared = {rule: plan.counts[rule] for rule in SHARED_RULES}
         assert shared == expected_shared, f"{n} method(s): {plan.summary()}"
         assert plan.counts["train"] == plan.counts["generate"] == C * n
         assert plan.counts["features_images"] == C * n
         assert plan.counts["metrics"] == C * (n + 1)
-    assert len(plans[3].jobs) == 46, plans[3].summary()  # the default DAG
+    assert len(plans[3].jobs) == 44, plans[3].summary()  # the default DAG
 
     # Two concepts of one class share its class images, baselines and their features.
     second_dog = workdir / "data" / "demo" / "green_dog"
@@ -217,5 +217,5 @@ def test_shared_intermediates_are_computed_once_whatever_the_methods(tmp_path, s
     plan = dry_run(workdir)
     show("from scratch, 3 concepts of 2 classes", plan)
     assert plan.counts["class_images"] == plan.counts["baselines"] == K
-    assert plan.counts["features_baselines"] == K and plan.counts["text_features"] == K
+    assert plan.counts["features_baselines"] == K
     assert plan.counts["prepare_concept"] == C + 1 and plan.counts["features_targets"] == C + 1
