@@ -219,9 +219,12 @@ def placeholder_never_updated():
         textual_inversion.prepare = prepare
 
 
+# With learning rate 0, AdamW leaves every weight exactly as it was (the decay factor is 1 - 0 * wd), so the model,
+# and its images, are the same after 2 steps as after the recipe's 100-300: 2 steps spare a minute of test time.
+ZERO_LR = {"learning_rate": 0.0, "steps": 2, "checkpoint_every": 0}
 BROKEN = {
-    "zero learning rate (lora)": ("lora", None, {"learning_rate": 0.0}),
-    "zero learning rate (dreambooth)": ("dreambooth", None, {"learning_rate": 0.0}),
+    "zero learning rate (lora)": ("lora", None, ZERO_LR),
+    "zero learning rate (dreambooth)": ("dreambooth", None, ZERO_LR),
     "wrong target (lora)": ("lora", wrong_target, {}),
     "placeholder row never updated (textual inversion)": ("textual_inversion", placeholder_never_updated, {}),
 }

@@ -23,18 +23,6 @@ def _run(spec: dict) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
-def _start(spec: dict) -> subprocess.Popen:
-    """The run in the background: the uninterrupted reference overlaps the killed run (most of each is imports,
-    which use one core); the thread count, not the load, decides the bits."""
-    return subprocess.Popen([sys.executable, str(RUNNER), json.dumps(spec)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-
-
-def _finish(process: subprocess.Popen) -> subprocess.CompletedProcess:
-    stdout, stderr = process.communicate(timeout=300)
-    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
-
-
 @pytest.mark.parametrize("method_type,sig", [("lora", "SIGKILL"), ("textual_inversion", "SIGKILL"),
                                              ("dreambooth", "SIGTERM")])
 def test_killed_training_resumes_to_identical_weights(tmp_path, tiny_model, dog_targets, method_type, sig):
@@ -46,11 +34,11 @@ def test_killed_training_resumes_to_identical_weights(tmp_path, tiny_model, dog_
                 "concept_name": "blue_dog", "class_noun": "dog", "method_name": method_type, "params": params,
                 "out_dir": str(tmp_path / name / "out"), "state_dir": str(tmp_path / name / "state")}
 
-    straight_process = _start(spec("straight"))
+    straight = _run(spec("straight"))
+    assert straight.returncode == 0, straight.stderr
+
     # SIGKILL after step 6 leaves the state saved at step 4; SIGTERM after step 6 saves step 6 and exits.
     killed = _run({**spec("resumed"), "signal": sig, "at_step": 6})
-    straight = _finish(straight_process)
-    assert straight.returncode == 0, straight.stderr
     assert killed.returncode == (-signal.SIGKILL if sig == "SIGKILL" else 1), killed.stderr
     assert not (tmp_path / "resumed" / "out" / ARTIFACT[method_type]).exists()
     saved = json.loads((tmp_path / "resumed" / "state" / "state.json").read_text())

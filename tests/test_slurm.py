@@ -10,9 +10,9 @@ MinJobAge seconds only, and a full run may take longer than that).
 
 Budget (2 cores, one-node cluster): about 7 minutes for the module. Every SLURM job costs ~5 s more than the same
 job run locally (two Snakemake start-ups, sbatch's and srun's), so the end-to-end test runs a small config that
-still has a job of every rule (one demo concept, one LoRA entry with prior preservation, two context prompts, a
-short training): what it proves is that each rule runs as a SLURM job, which the full default's 43 jobs would
-prove ~6 minutes later. CONCEPTBENCH_SLURM_FULL_DEFAULT=1 runs config.yaml as shipped instead.
+still has a job of every rule (one demo concept, one DreamBooth entry with prior preservation, two context
+prompts, a short training): what it proves is that each rule runs as a SLURM job, which the full default's 43 jobs
+would prove minutes later. CONCEPTBENCH_SLURM_FULL_DEFAULT=1 runs config.yaml as shipped instead.
 """
 
 from __future__ import annotations
@@ -188,9 +188,10 @@ def _note(capsys, text: str) -> None:
 
 
 def small_config() -> dict:
-    """config.yaml with one LoRA entry (prior preservation: class images) of 40 steps and two context prompts."""
+    """config.yaml with one DreamBooth entry (prior preservation: class images) of 30 steps, two context prompts."""
     cfg = default_config()
-    cfg["methods"] = {"lora": {**cfg["methods"]["lora"], "steps": 40, "checkpoint_every": 20}}
+    cfg["methods"] = {"dreambooth": {**cfg["methods"]["dreambooth"], "steps": 30, "checkpoint_every": 15}}
+    assert cfg["methods"]["dreambooth"]["prior_preservation"], "the class_images rule needs a method with a prior"
     cfg["prompts"]["context"] = cfg["prompts"]["context"][:2]
     return cfg
 
