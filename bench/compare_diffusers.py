@@ -1,6 +1,6 @@
 """The project's trainers side by side with diffusers' example trainers: steps/s, wall time and peak memory.
 
-    python bench/compare_diffusers.py --examples DIFFUSERS/examples [--shape tiny|sd15] [--steps 10 40]
+    python bench/compare_diffusers.py --examples DIFFUSERS/examples [--shape tiny|sd15] [--steps 20 200]
                                       [--rounds 2] [--methods dreambooth lora textual_inversion] [--out DIR]
 
 DIFFUSERS/examples is the examples folder of a diffusers checkout (examples/dreambooth/train_dreambooth.py,
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--examples", type=Path, help="the examples/ folder of a diffusers checkout")
     parser.add_argument("--shape", choices=sorted(SHAPES), default="tiny")
     parser.add_argument("--methods", nargs="+", choices=sorted(SCRIPTS), default=list(SCRIPTS))
-    parser.add_argument("--steps", nargs=2, type=int, default=[10, 40], metavar=("SHORT", "LONG"),
+    parser.add_argument("--steps", nargs=2, type=int, default=[20, 200], metavar=("SHORT", "LONG"),
                         help="the two step counts whose difference gives the steady-state time per step")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per method (A B, A B, ...)")
