@@ -44,7 +44,8 @@ from workflow_helpers import (
     write_config,
 )
 
-pytestmark = [pytest.mark.slurm, pytest.mark.workflow]
+# One worker for the module: the tests share one cluster, and its 2 CPUs fit one test's jobs at a time.
+pytestmark = [pytest.mark.slurm, pytest.mark.workflow, pytest.mark.xdist_group("slurm")]
 
 REQUIRED_ENV = "CONCEPTBENCH_SLURM_REQUIRED"
 FULL_DEFAULT_ENV = "CONCEPTBENCH_SLURM_FULL_DEFAULT"
