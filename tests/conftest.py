@@ -7,16 +7,6 @@ import torch
 
 REPO = Path(__file__).resolve().parent.parent
 
-# Fixtures that hold a whole Snakemake run: their tests go to one xdist worker, so each run happens once per session.
-SHARED_RUNS = {"finished_default_run", "run_dir", "reduced_run"}
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (--dist loadgroup)
-def pytest_collection_modifyitems(items):
-    for item in items:
-        if SHARED_RUNS & set(item.fixturenames):
-            item.add_marker(pytest.mark.xdist_group("default_run"))
-
 
 @pytest.fixture(autouse=True)
 def _fixed_threads():

@@ -27,8 +27,6 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
-# One worker for the module: its tests share the untrained model's scores and the class images (module fixtures).
-pytestmark = pytest.mark.xdist_group("efficacy")
 CONCEPT, CLASS = "blue_dog", "dog"
 N_IMAGES = 32
 SEEDS = list(range(N_IMAGES))

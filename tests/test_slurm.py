@@ -44,8 +44,7 @@ from workflow_helpers import (
     write_config,
 )
 
-# One worker for the module: the tests share one cluster, and its 2 CPUs fit one test's jobs at a time.
-pytestmark = [pytest.mark.slurm, pytest.mark.workflow, pytest.mark.xdist_group("slurm")]
+pytestmark = [pytest.mark.slurm, pytest.mark.workflow]
 
 REQUIRED_ENV = "CONCEPTBENCH_SLURM_REQUIRED"
 FULL_DEFAULT_ENV = "CONCEPTBENCH_SLURM_FULL_DEFAULT"
