@@ -5,13 +5,7 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-# The embedded default, unless --configfile names a preset: a preset then stands alone instead of being merged
-# over the default (which would, e.g., add the demo's tiny method entries to a real run).
-if not workflow.overwrite_configfiles:
-
-    configfile: "config.yaml"
-
-
+# The config: config.yaml (the embedded default), read by rules/common.smk unless --configfile names a preset.
 include: "rules/common.smk"
 
 

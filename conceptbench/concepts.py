@@ -27,7 +27,7 @@ from conceptbench.names import check_name, slugify
 
 METADATA_FILE = "concept.yaml"
 KINDS = ("object", "live")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")  # GIF: its first frame
 
 # Errors PIL and its codecs raise for unreadable, corrupt or truncated files.
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, zlib.error, struct.error, IndexError)
@@ -137,9 +137,19 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def _load_one(path: Path, resolution: int, max_pixels: int) -> Image.Image:
-    """Open, check, orient, convert and square-crop one image; any failure -> ConceptError naming `path`."""
-    bomb_hint = "downscale the photo (a few megapixels is plenty) or raise max_pixels if it is genuine"
+# At most this many pixels per photo: larger ones are refused before decoding (possible decompression bombs).
+MAX_PIXELS = 50_000_000
+MIN_IMAGES, MAX_IMAGES = 3, 10
+# A photo whose shorter side is below resolution / SMALL_PHOTO_FACTOR is mostly interpolation: warn about it.
+SMALL_PHOTO_FACTOR = 2
+
+
+def _open_decoded(path: Path, max_pixels: int, draft: int | None = None) -> Image.Image:
+    """Open, check and fully decode one image, EXIF-oriented; any failure -> ConceptError naming `path`.
+
+    `draft` lets JPEG decode at a reduced scale no smaller than draft x draft (fast; enough to check the file).
+    """
+    bomb_hint = f"downscale the photo (a few megapixels is plenty; the limit is {max_pixels} pixels)"
     try:
         # PIL only warns between its limit and twice its limit; make that an error too.
         with warnings.catch_warnings():
@@ -150,10 +160,12 @@ def _load_one(path: Path, resolution: int, max_pixels: int) -> Image.Image:
                 if width * height > max_pixels:
                     raise ConceptError(
                         f"{path}: image is {width}x{height} = {width * height} pixels, more than "
-                        f"max_pixels={max_pixels} (possible decompression bomb); {bomb_hint}."
+                        f"{max_pixels} (possible decompression bomb); {bomb_hint}."
                     )
+                if draft:
+                    img.draft("RGB", (draft, draft))
                 img.load()  # decode fully now so corrupt or truncated data fails here, not later
-                img = ImageOps.exif_transpose(img)
+                return ImageOps.exif_transpose(img)
     except ConceptError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -163,7 +175,11 @@ def _load_one(path: Path, resolution: int, max_pixels: int) -> Image.Image:
             f"{path}: cannot read this image ({type(exc).__name__}: {exc}); it is corrupt, truncated or "
             f"not an image. Re-export it as PNG or JPEG, or remove it from the folder."
         ) from exc
-    img = _to_rgb(img)
+
+
+def _load_one(path: Path, resolution: int, max_pixels: int) -> Image.Image:
+    """Open, check, orient, convert and square-crop one image; any failure -> ConceptError naming `path`."""
+    img = _to_rgb(_open_decoded(path, max_pixels))
     # Crop before resizing: resize(box=...) would let LANCZOS pull in pixels from outside the square.
     w, h = img.size
     side = min(w, h)
@@ -172,12 +188,52 @@ def _load_one(path: Path, resolution: int, max_pixels: int) -> Image.Image:
     return img.resize((resolution, resolution), Image.Resampling.LANCZOS)
 
 
+def _check_count(folder: Path, files: list[Path], min_images: int, max_images: int) -> None:
+    suffixes = " ".join(IMAGE_SUFFIXES)
+    if not files:
+        raise ConceptError(f"{folder}: no images found (looked for {suffixes}); add {min_images}-{max_images} photos.")
+    if len(files) < min_images:
+        raise ConceptError(
+            f"{folder}: only {len(files)} image(s), need at least {min_images}; add more photos of the concept."
+        )
+    if len(files) > max_images:
+        raise ConceptError(
+            f"{folder}: {len(files)} images, at most {max_images} are used per concept; move the extra ones "
+            "out of the folder."
+        )
+
+
+def check_concept_images(folder: str | Path, resolution: int, max_pixels: int = MAX_PIXELS) -> list[str]:
+    """Read every photo of a concept folder now, as training will; return warnings, raise ConceptError listing
+    every unreadable file. Cheap: photos are few and JPEGs decode at reduced scale."""
+    folder = Path(folder)
+    files = list_image_files(folder)
+    _check_count(folder, files, MIN_IMAGES, MAX_IMAGES)
+    problems, notes = [], []
+    for path in files:
+        try:
+            img = _open_decoded(path, max_pixels, draft=resolution)
+        except ConceptError as exc:
+            problems.append(str(exc))
+            continue
+        if min(img.size) * SMALL_PHOTO_FACTOR < resolution:
+            notes.append(f"{path}: the photo is {img.size[0]}x{img.size[1]}, far below the model's {resolution} px "
+                         "(it will be upscaled and blurred); use a larger photo if you have one")
+    if problems:
+        raise ConceptError("\n".join(problems))
+    skipped = sorted(p.name for p in folder.iterdir()
+                     if p.is_file() and not p.name.startswith(".") and p.name != METADATA_FILE and p not in files)
+    if skipped:
+        notes.append(f"{folder}: not images, ignored: {', '.join(skipped)} (images are {' '.join(IMAGE_SUFFIXES)})")
+    return notes
+
+
 def load_concept_images(
     folder: str | Path,
     resolution: int,
-    min_images: int = 3,
-    max_images: int = 10,
-    max_pixels: int = 50_000_000,
+    min_images: int = MIN_IMAGES,
+    max_images: int = MAX_IMAGES,
+    max_pixels: int = MAX_PIXELS,
 ) -> list[Image.Image]:
     """Load a concept's photos as square RGB images of resolution x resolution, in file-name order.
 
@@ -189,17 +245,7 @@ def load_concept_images(
         raise ValueError(f"need 1 <= min_images <= max_images, got {min_images} and {max_images}")
     folder = Path(folder)
     files = list_image_files(folder)
-    suffixes = " ".join(IMAGE_SUFFIXES)
-    if not files:
-        raise ConceptError(f"{folder}: no images found (looked for {suffixes}); add {min_images}-{max_images} photos.")
-    if len(files) < min_images:
-        raise ConceptError(
-            f"{folder}: only {len(files)} image(s), need at least {min_images}; add more photos of the concept."
-        )
-    if len(files) > max_images:
-        raise ConceptError(
-            f"{folder}: {len(files)} images, at most {max_images} allowed; remove some or raise max_images."
-        )
+    _check_count(folder, files, min_images, max_images)
     return [_load_one(path, resolution, max_pixels) for path in files]
 
 

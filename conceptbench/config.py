@@ -6,12 +6,14 @@ Every problem becomes a ConfigError whose message names the config key and the f
 from __future__ import annotations
 
 import copy
+import sys
 from pathlib import Path
 
 import yaml
 
-from .concepts import Concept, ConceptError, discover_concepts, list_image_files
-from .names import check_name
+from . import checks
+from .concepts import Concept, ConceptError, discover_concepts
+from .config_file import ConfigFileError, read_config_file
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
 
@@ -83,83 +85,115 @@ def _schema_errors(config: dict) -> list[str]:
     return messages
 
 
-def validate_config(raw: dict, base_dir: str | Path = ".") -> dict:
+def validate_config(raw: dict, base_dir: str | Path = ".", warn=None) -> dict:
     """Return the config with defaults filled in and `concepts` resolved to Concept objects under `_concepts`.
 
-    Raises ConfigError listing every problem found.
+    Raises ConfigError listing every problem found; `warn(message)` gets what is allowed but likely a mistake
+    (default: printed to stderr).
     """
     if not isinstance(raw, dict):
         raise ConfigError("the config must be a mapping of settings (see config.yaml for an example)")
     errors = _schema_errors(raw)
-    if errors:
+    if errors:  # the checks below assume the schema's types
         raise ConfigError("invalid config:\n  " + "\n  ".join(errors))
     config = _merge(DEFAULTS, raw)
     base_dir = Path(base_dir)
 
     from .methods import method_params
 
+    problems = []
     for name, entry in config["methods"].items():
         try:
             method_params(entry)
         except ValueError as exc:
-            raise ConfigError(f"methods.{name}: {exc}") from None
-
-    config["_concepts"] = resolve_concepts(config, base_dir)
-    _check_oracle_metrics(config)
+            problems.append(f"methods.{name}: {exc}")
+    problems += checks.size_problems(config) + checks.prompt_problems(config) + checks.resource_problems(config)
+    problems += checks.model_problems(config, base_dir)
+    concepts, concept_errors = resolve_concepts(config, base_dir)
+    problems += concept_errors
+    keys = {name: f"concepts.{name}.images" if name in config["concepts"] else "concepts_dir" for name in concepts}
+    image_problems, notes = checks.concept_problems(concepts, keys, config["resolution"])
+    problems += image_problems + _oracle_metric_problems(config, concepts)
+    if problems:
+        raise ConfigError("\n".join(f"- {p}" for p in problems))
+    for note in notes:
+        (warn or _print_warning)(note)
+    config["_concepts"] = concepts
     return config
 
 
-def _check_oracle_metrics(config: dict) -> None:
+def _print_warning(message: str) -> None:
+    print(f"conceptbench: warning: {message}", file=sys.stderr)
+
+
+def _oracle_metric_problems(config: dict, concepts: dict[str, Concept]) -> list[str]:
     """The world oracle judges world classes in world contexts only: say so before any job runs."""
     from .metrics import ORACLE_METRICS
     from .world.vocabulary import CLASSES, parse_prompt
 
     asked = [m for m in config["metrics"] if m in ORACLE_METRICS]
     if not asked:
-        return
-    for concept in config["_concepts"].values():
-        if concept.class_noun not in CLASSES:
-            raise ConfigError(f"metrics: {asked} need concepts of world classes ({', '.join(CLASSES)}), but concept "
-                              f"{concept.name!r} is a {concept.class_noun!r}; remove these metrics for real concepts")
+        return []
+    problems = [f"metrics: {asked} need concepts of world classes ({', '.join(CLASSES)}), but concept "
+                f"{concept.name!r} is a {concept.class_noun!r}; remove these metrics for real concepts"
+                for concept in concepts.values() if concept.class_noun not in CLASSES]
     if "context_accuracy_oracle" in asked and not any(parse_prompt(p) for p in config["prompts"]["context"]):
-        raise ConfigError("metrics: context_accuracy_oracle needs context prompts in the world's wording, e.g. "
-                          "'a photo of {c} in a forest' or 'an oil painting of {c}'; none of prompts.context is")
+        problems.append("metrics: context_accuracy_oracle needs context prompts in the world's wording, e.g. "
+                        "'a photo of {c} in a forest' or 'an oil painting of {c}'; none of prompts.context is")
+    return problems
 
 
-def resolve_concepts(config: dict, base_dir: Path) -> dict[str, Concept]:
+def resolve_concepts(config: dict, base_dir: Path) -> tuple[dict[str, Concept], list[str]]:
+    """The concepts of `concepts_dir` and `concepts:`, and the problems found finding them."""
     concepts: dict[str, Concept] = {}
+    problems = []
     if config.get("concepts_dir"):
         root = base_dir / config["concepts_dir"]
         try:
             concepts.update(discover_concepts(root))
         except ConceptError as exc:
-            raise ConfigError(f"concepts_dir: {exc}") from None
-        for concept in concepts.values():
-            if not list_image_files(concept.folder):
-                raise ConfigError(f"concepts_dir: concept folder {concept.folder} holds no images (.png, .jpg, ...); "
-                                  "add 3-10 photos of the concept or remove the folder")
+            problems.append(f"concepts_dir: {exc}")
     for name, entry in config["concepts"].items():
-        check_name(name, "concept")
         if name in concepts:
-            raise ConfigError(f"concepts.{name}: a concept of that name is also in concepts_dir "
-                              f"{config['concepts_dir']}; rename one of them")
+            problems.append(f"concepts.{name}: a concept of that name is also in concepts_dir "
+                            f"{config['concepts_dir']}; rename one of them")
+            continue
         folder = base_dir / entry["images"]
         if not folder.is_dir():
-            raise ConfigError(f"concepts.{name}.images: folder {folder} does not exist; "
-                              "point it at a folder of 3-10 photos of the concept")
-        if not list_image_files(folder):
-            raise ConfigError(f"concepts.{name}.images: folder {folder} holds no images (.png, .jpg, ...); "
-                              "add 3-10 photos of the concept")
+            problems.append(f"concepts.{name}.images: folder {folder} does not exist; "
+                            "point it at a folder of 3-10 photos of the concept")
+            continue
         concepts[name] = Concept(name=name, folder=folder, class_noun=entry["class"], kind=entry.get("kind", "object"))
-    if not concepts:
-        raise ConfigError("no concepts: set concepts_dir to a folder of concept folders, or list them under concepts:")
-    return concepts
+    if not concepts and not problems:
+        problems.append("no concepts: set concepts_dir to a folder of concept folders, or list them under concepts:")
+    return concepts, problems
 
 
 def load_config_file(path: str | Path, base_dir: str | Path | None = None) -> dict:
+    """Read (strictly: see config_file.py) and check a config file, as the workflow does at start-up."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
-    return validate_config(raw or {}, base_dir if base_dir is not None else path.parent)
+        raw = read_config_file(path)
+    except ConfigFileError as exc:
+        raise ConfigError(str(exc)) from None
+    return validate_config(raw, base_dir if base_dir is not None else path.parent)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m conceptbench.config FILE [BASE_DIR]`: every problem of a config file, without Snakemake."""
+    args = sys.argv[1:] if argv is None else argv
+    if not 1 <= len(args) <= 2:
+        print("usage: python -m conceptbench.config CONFIG_FILE [FOLDER_PATHS_ARE_RELATIVE_TO (default: .)]",
+              file=sys.stderr)
+        return 2
+    try:
+        config = load_config_file(args[0], args[1] if len(args) > 1 else ".")
+    except ConfigError as exc:
+        print(f"config problem in {args[0]}:\n{exc}", file=sys.stderr)
+        return 1
+    print(f"{args[0]}: ok ({len(config['_concepts'])} concepts, {len(config['methods'])} methods)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

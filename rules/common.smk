@@ -2,17 +2,32 @@
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake.utils import update_config
 
 from conceptbench.config import ConfigError
+from conceptbench.config_file import ConfigFileError, read_config_file
 from conceptbench.metrics import metric_axes
 from conceptbench.names import NAME_PATTERN
 from conceptbench.plan import REFERENCE, Plan
 
+# The embedded default, unless --configfile names a preset: a preset then stands alone instead of being merged
+# over the default (which would, e.g., add the demo's tiny method entries to a real run).
+DEFAULT_CONFIG_FILE = "config.yaml"
+
 try:
+    if workflow.overwrite_configfiles:
+        # Snakemake has read them already; read them again strictly, for what it lets pass (duplicate keys).
+        for path in workflow.overwrite_configfiles:
+            read_config_file(path)
+    else:
+        settings = read_config_file(DEFAULT_CONFIG_FILE)
+        update_config(settings, config)  # `--config key=value` still overrides the file
+        config.clear()
+        config.update(settings)
     # Paths relative to the working directory, like every other path here: absolute ones would end up in the
     # jobs' params and inputs, and a finished run moved or copied elsewhere would re-run from scratch.
     PLAN = Plan(config, Path("."))
-except (ConfigError, ValueError) as error:
+except (ConfigError, ConfigFileError, ValueError) as error:
     raise WorkflowError(f"config problem (fix it in your config file):\n{error}") from None
 
 ENV = "../envs/conceptbench.yaml"

@@ -108,7 +108,7 @@ def test_empty_concept_folder(tmp_path):
     raw = embedded()
     del raw["concepts_dir"]
     raw["concepts"] = {"empty_one": {"images": "empty", "class": "dog"}}
-    assert_says(problem(raw, tmp_path), "concepts.empty_one.images", "holds no images", "add 3-10 photos")
+    assert_says(problem(raw, tmp_path), "concepts.empty_one.images", "no images found", "add 3-10 photos")
 
 
 def test_empty_concept_folder_in_concepts_dir(tmp_path):
@@ -117,7 +117,7 @@ def test_empty_concept_folder_in_concepts_dir(tmp_path):
     (folder / "concept.yaml").write_text("class: toy\nkind: object\n")
     raw = embedded()
     raw["concepts_dir"] = "mine"
-    assert_says(problem(raw, tmp_path), "concepts_dir", str(folder), "holds no images", "add 3-10 photos")
+    assert_says(problem(raw, tmp_path), "concepts_dir", str(folder), "no images found", "add 3-10 photos")
 
 
 @pytest.mark.parametrize("steps", [0, -5])
@@ -254,13 +254,22 @@ def test_presets_exist():
     assert {"sd15.yaml", "dreambench.yaml"} <= {path.name for path in PRESETS}
 
 
+def with_local_models(base: Path, preset: dict) -> Path:
+    """Put (empty) files where the preset's local model paths point: start-up checks that they exist."""
+    for source in [preset["base_model"], *preset.get("extractors", {}).values()]:
+        if source.startswith(("models/", "./")):
+            (base / source).parent.mkdir(parents=True, exist_ok=True)
+            (base / source).touch()
+    return base
+
+
 @pytest.mark.parametrize("path", PRESETS, ids=lambda p: p.name)
-def test_preset_passes_schema_and_method_params(path):
+def test_preset_passes_schema_and_method_params(path, tmp_path):
     # Concept folders are checked in the tests below; here they are swapped for the demo concepts.
     raw = yaml.safe_load(path.read_text())
     raw["concepts"] = {}
     raw["concepts_dir"] = str(DEMO)
-    cfg = validate_config(raw, REPO)
+    cfg = validate_config(raw, with_local_models(tmp_path, raw))
     for entry in cfg["methods"].values():
         method_params(entry)
 
@@ -288,6 +297,12 @@ def test_preset_leaves_nothing_of_the_embedded_config(path):
     assert merged == preset
 
 
+def test_the_resource_keys_are_the_ones_the_rules_look_up():
+    from conceptbench.checks import RESOURCE_KEYS
+
+    assert set(RESOURCE_KEYS) == _resource_rule_names()
+
+
 def _resource_rule_names() -> set[str]:
     text = "".join(path.read_text() for path in (REPO / "rules").glob("*.smk"))
     return set(re.findall(r"(?:resources|threads)(?:_for)?\(\s*\"([A-Za-z0-9_]+)\"", text))
@@ -303,7 +318,7 @@ def test_preset_resources_name_real_rules(path):
 
 def test_sd15_preset_uses_its_concepts_folder_and_the_published_recipes(tmp_path):
     (tmp_path / "my_concepts").symlink_to(DEMO, target_is_directory=True)
-    cfg = load_config_file(REPO / "config" / "sd15.yaml", base_dir=tmp_path)
+    cfg = load_config_file(REPO / "config" / "sd15.yaml", base_dir=with_local_models(tmp_path, _preset("sd15")))
     assert sorted(cfg["_concepts"]) == ["blue_dog", "red_toy"]
     assert (cfg["base_model"], cfg["resolution"], cfg["device"]) == \
         ("stable-diffusion-v1-5/stable-diffusion-v1-5", 512, "cuda")
@@ -349,7 +364,8 @@ def test_dreambench_preset_matches_dreambench():
 def test_dreambench_preset_validates_on_the_real_photos(tmp_path):
     # The preset's paths are dreambench/dataset/<subject>, relative to where snakemake runs.
     (tmp_path / "dreambench").symlink_to(DREAMBENCH, target_is_directory=True)
-    cfg = load_config_file(REPO / "config" / "dreambench.yaml", base_dir=tmp_path)
+    cfg = load_config_file(REPO / "config" / "dreambench.yaml",
+                           base_dir=with_local_models(tmp_path, _preset("dreambench")))
     concepts = cfg["_concepts"]
     assert len(concepts) == 30
     for name, concept in concepts.items():
