@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 PLAIN_ID = "plain"
@@ -14,13 +15,20 @@ def prompt_id(template: str) -> str:
 
 
 def prompt_ids(image_prompt: str, context_prompts: list[str]) -> dict[str, str]:
-    """Id -> template for the plain prompt (id `plain`) and every context prompt; ids must be unique."""
+    """Id -> template for the plain prompt (id `plain`) and every context prompt.
+
+    Different prompts whose ids would coincide ("A photo of {c}!" and "a photo of {c}", or long prompts alike in
+    their first 60 characters) keep apart: the later one's id gets a short hash of its text. The first keeps its
+    plain id, so adding a prompt never renames an existing prompt's images.
+    """
     ids = {PLAIN_ID: image_prompt}
     for template in context_prompts:
+        if template in ids.values():
+            raise ValueError(f"prompts.context: {template!r} is listed twice (or is also prompts.image); "
+                             "remove the repeated one")
         pid = prompt_id(template)
         if pid in ids:
-            raise ValueError(f"prompts.context: {template!r} and {ids[pid]!r} give the same id {pid!r}; "
-                             "make the prompts differ in their words")
+            pid = f"{pid}_{hashlib.sha256(template.encode()).hexdigest()[:8]}"
         ids[pid] = template
     return ids
 

@@ -20,5 +20,21 @@ def test_prompt_ids_are_file_safe_unique_and_plain_first():
     ids = prompt_ids("a photo of {c}", ["a photo of {c} in a forest", "Elmo holding {c}"])
     assert list(ids) == [PLAIN_ID, "a_photo_of_c_in_a_forest", "elmo_holding_c"]
     assert prompt_id("a photo of {c}, at night!") == "a_photo_of_c_at_night"
-    with pytest.raises(ValueError, match="same id"):
-        prompt_ids("a photo of {c}", ["a photo of {c} in a forest", "A photo of {c} in a forest!"])
+
+
+def test_different_prompts_with_the_same_slug_keep_apart_and_the_first_keeps_its_id():
+    forest, shouted = "a photo of {c} in a forest", "A photo of {c} in a forest!"
+    ids = prompt_ids("a photo of {c}", [forest, shouted])
+    assert ids["a_photo_of_c_in_a_forest"] == forest
+    (hashed,) = set(ids) - {PLAIN_ID, "a_photo_of_c_in_a_forest"}
+    assert hashed.startswith("a_photo_of_c_in_a_forest_") and ids[hashed] == shouted
+    assert prompt_ids("a photo of {c}", [forest]) == {PLAIN_ID: "a photo of {c}", "a_photo_of_c_in_a_forest": forest}
+    # Long prompts alike in their first 60 characters.
+    long = "a photo of {c} standing in a very long and detailed description of a forest"
+    ids = prompt_ids("a photo of {c}", [long + " at dawn", long + " at dusk"])
+    assert len(ids) == 3 and set(ids.values()) == {"a photo of {c}", long + " at dawn", long + " at dusk"}
+
+
+def test_a_prompt_listed_twice_is_refused():
+    with pytest.raises(ValueError, match="listed twice"):
+        prompt_ids("a photo of {c}", ["a photo of {c} in a forest", "a photo of {c} in a forest"])
