@@ -30,3 +30,27 @@ class AtomicFolder:
             shutil.rmtree(self.final)
         os.replace(self.partial, self.final)
         return False
+
+
+def sort_safetensors_metadata(path: str | Path) -> None:
+    """Rewrite a .safetensors file with its `__metadata__` keys sorted; tensors and their bytes stay as they are.
+
+    The safetensors writer keeps metadata in a hash map whose order changes from process to process, so a file
+    with two or more metadata entries (a LoRA file: format + adapter config) differs between identical runs.
+    """
+    import json
+    import struct
+
+    path = Path(path)
+    data = path.read_bytes()
+    (length,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + length])
+    if "__metadata__" in header:
+        header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+    # __metadata__ first, the tensors in their written order (their offsets index the data that follows).
+    ordered = {key: header[key] for key in sorted(header, key=lambda k: k != "__metadata__")}
+    text = json.dumps(ordered, separators=(",", ":"), ensure_ascii=False).encode()
+    text += b" " * (-len(text) % 8)  # the format aligns the data to 8 bytes
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(struct.pack("<Q", len(text)) + text + data[8 + length:])
+    os.replace(tmp, path)

@@ -1,7 +1,7 @@
 """Run one training in this process; optionally send ourselves a real signal right after a given step.
 
 Used by test_resume.py: `python kill_runner.py SPEC_JSON` where SPEC has the train_concept arguments plus
-optional `signal` ("SIGKILL" or "SIGTERM") and `at_step`.
+optional `signal` ("SIGKILL" or "SIGTERM") and `at_step`; or is a list of such arguments, trained one by one.
 """
 
 import json
@@ -16,6 +16,10 @@ from conceptbench.methods import get_method
 
 spec = json.loads(sys.argv[1])
 torch.set_num_threads(2)
+if isinstance(spec, list):  # several trainings, one after another, no signal
+    for one in spec:
+        train_module.train_concept(**one)
+    sys.exit(0)
 sig_name, at_step = spec.pop("signal", None), spec.pop("at_step", None)
 
 if sig_name:

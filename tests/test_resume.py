@@ -1,7 +1,9 @@
 """A training killed mid-way (SIGKILL, or SIGTERM as SLURM sends) resumes from its saved state and ends with
 weights bitwise identical to an uninterrupted run."""
 
+import hashlib
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -18,9 +20,45 @@ ARTIFACT = {"lora": "pytorch_lora_weights.safetensors", "textual_inversion": "le
             "dreambooth": "unet/diffusion_pytorch_model.safetensors"}
 
 
-def _run(spec: dict) -> subprocess.CompletedProcess:
+def _run(spec: dict | list, hash_seed: str = "0") -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONHASHSEED": hash_seed}
     return subprocess.run([sys.executable, str(RUNNER), json.dumps(spec)], capture_output=True, text=True,
-                          timeout=300)
+                          timeout=300, env=env)
+
+
+# metadata.json is also the run's record: when and where each attempt ran, its wall time and memory.
+RUN_RECORD = ("attempts", "wall_time_s", "peak_memory_mb")
+
+
+def _checkpoint_digests(out_dir: Path) -> dict[str, str]:
+    digests = {}
+    for path in sorted(p for p in out_dir.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        if path.name == "metadata.json":
+            record = json.loads(data)
+            assert set(RUN_RECORD) <= set(record)
+            data = json.dumps({k: v for k, v in record.items() if k not in RUN_RECORD}, sort_keys=True).encode()
+        digests[path.relative_to(out_dir).as_posix()] = hashlib.sha256(data).hexdigest()
+    return digests
+
+
+def test_two_trainings_write_byte_identical_files(tmp_path, tiny_model, dog_targets):
+    # Each method twice, in processes with different string-hash seeds as two runs by a user get: neither set
+    # order (LoRA's target_modules) nor the safetensors writer's metadata order may leak into the files.
+    methods = ("lora", "textual_inversion", "dreambooth")
+    for run, hash_seed in (("first", "1"), ("second", "2")):
+        specs = [{"base_model": str(tiny_model), "targets_dir": str(dog_targets),
+                  "class_images_dir": str(dog_targets), "concept_name": "blue_dog", "class_noun": "dog",
+                  "method_name": method, "out_dir": str(tmp_path / run / method / "out"),
+                  "state_dir": str(tmp_path / run / method / "state"),
+                  "params": method_params({"type": method, "steps": 2, "checkpoint_every": 0, "learning_rate": 1e-2})}
+                 for method in methods]
+        done = _run(specs, hash_seed)
+        assert done.returncode == 0, done.stderr
+    for method in methods:
+        first, second = (_checkpoint_digests(tmp_path / run / method / "out") for run in ("first", "second"))
+        assert ARTIFACT[method] in first and "metadata.json" in first
+        assert first == second, (method, [name for name in first if first[name] != second.get(name)])
 
 
 @pytest.mark.parametrize("method_type,sig", [("lora", "SIGKILL"), ("textual_inversion", "SIGKILL"),

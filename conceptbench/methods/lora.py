@@ -45,12 +45,21 @@ def save(pipe, setup, out_dir: Path, params: dict) -> None:
     from diffusers.utils import convert_state_dict_to_diffusers
     from peft.utils import get_peft_model_state_dict
 
+    from ..files import sort_safetensors_metadata
+
     layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(pipe.unet))
     StableDiffusionPipeline.save_lora_weights(
         save_directory=str(out_dir), unet_lora_layers=layers, weight_name=ARTIFACT, safe_serialization=True,
         # Stored so that load_lora_weights applies alpha/rank scaling as trained.
-        unet_lora_adapter_metadata=pipe.unet.peft_config["default"].to_dict(),
+        unet_lora_adapter_metadata=sorted_sets(pipe.unet.peft_config["default"].to_dict()),
     )
+    sort_safetensors_metadata(out_dir / ARTIFACT)
+
+
+def sorted_sets(config: dict) -> dict:
+    """peft keeps target_modules as a set, listed in an order that varies between processes (string hashing):
+    sort every set so that two identical trainings write byte-identical files."""
+    return {key: sorted(value) if isinstance(value, (set, frozenset)) else value for key, value in config.items()}
 
 
 def load(base_model, checkpoint_dir, params: dict):
