@@ -1,0 +1,346 @@
+"""The bad-input catalogue: every config or input mistake a user can make stops at start-up, before any job, with
+a message naming the key or file. Each case says what it breaks; the stage is start-up for all of them (the few
+checks that cannot run there are listed in README, "Bad inputs").
+
+Most cases validate in this process, as the Snakefile does first thing; a few go through `snakemake --dry-run` to
+show that the message reaches the user there and that no job runs.
+"""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conceptbench.config import ConfigError, load_config_file
+from workflow_helpers import copy_workflow
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO_DOG = REPO / "data" / "demo" / "blue_dog"
+
+
+def concept(folder: Path, n_photos: int = 5, meta: str | None = "class: dog\nkind: live\n") -> Path:
+    """A concept folder with `n_photos` of the demo dog's photos and the given concept.yaml (None: no file)."""
+    folder.mkdir(parents=True)
+    photos = sorted(DEMO_DOG.glob("*.png"))
+    for i in range(n_photos):
+        shutil.copy(photos[i % len(photos)], folder / f"{i:02d}.png")
+    if meta is not None:
+        (folder / "concept.yaml").write_text(meta)
+    return folder
+
+
+def base_config(tmp_path: Path) -> dict:
+    """The embedded default with its concepts replaced by one good concept folder under tmp_path/concepts."""
+    raw = yaml.safe_load((REPO / "config.yaml").read_text())
+    concept(tmp_path / "concepts" / "good_dog")
+    raw["concepts_dir"] = "concepts"
+    return raw
+
+
+def write(tmp_path: Path, raw: dict | str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(raw if isinstance(raw, str) else yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def message_of(tmp_path: Path, raw: dict | str) -> str:
+    """The start-up error for a config (a dict, or a file's text), read from tmp_path as the workflow reads it."""
+    with pytest.raises(ConfigError) as info:
+        load_config_file(write(tmp_path, raw), tmp_path)
+    return str(info.value)
+
+
+def assert_names(message: str, *parts: str) -> None:
+    missing = [part for part in parts if part not in message]
+    assert not missing, f"message lacks {missing}:\n{message}"
+
+
+# ---- config files: each mistake gives the file and the line --------------------------------------------------
+
+
+GOOD_TEXT = (REPO / "config.yaml").read_text()
+FILE_CASES = {
+    "yaml syntax": ("resolution: [32\nseed: 0\n", ["is not valid YAML", "line"]),
+    "tab indentation": ("prior:\n\tnum_images: 8\n", ["tab in the indentation", "line 2"]),
+    "empty file": ("", ["is empty"]),
+    "comments only": ("# nothing here\n\n", ["is empty"]),
+    "top-level list": ("- base_model\n- resolution\n", ["must be a mapping", "not a list"]),
+    "top-level scalar": ("builtin:world\n", ["must be a mapping", "not a str"]),
+    "duplicate top-level key": (GOOD_TEXT + "\nresolution: 64\n", ["'resolution' appears twice", "line"]),
+    "duplicate concept": ("concepts:\n  a: {images: x, class: dog}\n  a: {images: y, class: cat}\n",
+                          ["'a' appears twice", "line 3", "first on line 2"]),
+}
+
+
+@pytest.mark.parametrize("case", FILE_CASES, ids=str)
+def test_a_broken_config_file_names_file_and_line(tmp_path, case):
+    text, parts = FILE_CASES[case]
+    message = message_of(tmp_path, text)
+    assert_names(message, str(tmp_path / "config.yaml"), *parts)
+
+
+# ---- settings -------------------------------------------------------------------------------------------------
+
+
+def _set(raw: dict, dotted: str, value) -> None:
+    *parents, last = dotted.split(".")
+    for key in parents:
+        raw = raw.setdefault(key, {})
+    raw[last] = value
+
+
+SETTING_CASES = {
+    "misspelt top-level key": ({"resolutoin": 32}, ["resolutoin", "unexpected"]),
+    "resolution zero": ({"resolution": 0}, ["resolution"]),
+    "resolution not a multiple of 8": ({"resolution": 30}, ["resolution", "multiple of 8", "24 or 32"]),
+    "negative steps": ({"methods.lora.steps": -5}, ["methods.lora.steps"]),
+    "unknown method type": ({"methods.lora.type": "hypernetwork"}, ["methods.lora"]),
+    "method name with slash": ({"methods.my/lora": {"type": "lora"}}, ["'my/lora'", "not allowed"]),
+    "method name with space": ({"methods.my lora": {"type": "lora"}}, ["'my lora'", "not allowed"]),
+    "reserved method name": ({"methods.reference": {"type": "lora"}}, ["'reference'", "reserved"]),
+    "unknown method setting": ({"methods.lora.rnak": 8}, ["methods.lora", "rnak"]),
+    "one image per prompt for FID": ({"generation.num_images": 1}, ["generation.num_images", "at least 2"]),
+    "unknown metric": ({"metrics": ["image_similarity_clip", "image_lpips"]}, ["metrics", "image_lpips"]),
+    "unknown extractor": ({"extractors.lpips": "builtin:world"}, ["extractors", "lpips"]),
+    "prompt without {c}": ({"prompts.context": ["a photo in a forest"]}, ["prompts.context", "{c}"]),
+    "prompt listed twice": ({"prompts.context": ["a photo of {c} in a forest"] * 2}, ["prompts.context", "twice"]),
+    "resources of a misspelt rule": ({"resources.trian": {"runtime": 60}}, ["resources.trian", "no rule"]),
+    "unknown resource": ({"resources.train": {"cpus": 4}}, ["resources.train", "cpus"]),
+    "too few bootstrap samples": ({"bootstrap_samples": 10}, ["bootstrap_samples"]),
+    "unknown error bars": ({"plots.error_bars": "iqr"}, ["plots.error_bars"]),
+    "unknown device": ({"device": "tpu"}, ["device"]),
+    "unknown baseline phrase": ({"generation.baseline_phrase": "none"}, ["generation.baseline_phrase"]),
+    "unknown scheduler": ({"generation.scheduler": "euler_magic"}, ["generation.scheduler"]),
+    "missing local base model": ({"base_model": "./models/my-sd15"}, ["base_model", "models/my-sd15", "does not exist"]),
+    "missing absolute base model": ({"base_model": "/no/such/sd15"}, ["base_model", "/no/such/sd15"]),
+    "missing extractor folder": ({"extractors.clip": "models/clip/vit-b32"}, ["extractors.clip", "does not exist"]),
+    "missing inception weights": ({"extractors.inception": "pt_inception.safetensors"},
+                                  ["extractors.inception", "pt_inception.safetensors"]),
+    "unknown builtin model": ({"base_model": "builtin:huge"}, ["base_model", "builtin:huge", "builtin:world"]),
+    "oracle that is not the world's": ({"extractors.oracle": "builtin:tiny"}, ["extractors.oracle", "builtin:world"]),
+}
+
+
+@pytest.mark.parametrize("case", SETTING_CASES, ids=str)
+def test_a_bad_setting_names_its_key(tmp_path, case):
+    changes, parts = SETTING_CASES[case]
+    raw = base_config(tmp_path)
+    for key, value in changes.items():
+        _set(raw, key, value)
+    assert_names(message_of(tmp_path, raw), *parts)
+
+
+def test_a_hub_id_is_checked_for_form_only(tmp_path):
+    # No network at start-up: an id of the right form passes; whether it exists is known at the first download.
+    raw = base_config(tmp_path)
+    raw["base_model"] = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+    raw["extractors"]["clip"] = "openai/clip-vit-base-patch32"
+    load_config_file(write(tmp_path, raw), tmp_path)
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    raw = base_config(tmp_path)
+    raw["resolution"] = 36
+    raw["resources"] = {"trian": {"runtime": 5}}
+    raw["base_model"] = "./nowhere"
+    concept(tmp_path / "concepts" / "two_photos", n_photos=2)
+    message = message_of(tmp_path, raw)
+    assert_names(message, "resolution", "resources.trian", "base_model", "two_photos")
+
+
+# ---- concept folders and photos ---------------------------------------------------------------------------------
+
+
+def _corrupt(folder: Path) -> str:
+    data = (folder / "01.png").read_bytes()
+    (folder / "01.png").write_bytes(data[: len(data) // 2])
+    return "01.png"
+
+
+def _text_as_jpeg(folder: Path) -> str:
+    (folder / "05.jpg").write_text("not an image at all")
+    return "05.jpg"
+
+
+def _huge_header(folder: Path) -> str:
+    # A valid PNG header that claims 20000 x 20000 pixels: refused from the header, before decoding.
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+    (folder / "05.png").write_bytes(png)
+    return "05.png"
+
+
+PHOTO_CASES = {
+    "corrupt photo": (_corrupt, ["cannot read this image"]),
+    "text file named .jpg": (_text_as_jpeg, ["cannot read this image"]),
+    "decompression bomb": (_huge_header, ["pixels", "downscale"]),
+}
+
+
+@pytest.mark.parametrize("case", PHOTO_CASES, ids=str)
+def test_an_unreadable_photo_is_named_at_start_up(tmp_path, case):
+    make, parts = PHOTO_CASES[case]
+    raw = base_config(tmp_path)
+    name = make(tmp_path / "concepts" / "good_dog")
+    assert_names(message_of(tmp_path, raw), "concepts_dir", str(tmp_path / "concepts" / "good_dog" / name), *parts)
+
+
+FOLDER_CASES = {
+    "no concept.yaml": (dict(meta=None), ["concept.yaml", "bad_one"]),
+    "class is a number": (dict(meta="class: 42\nkind: object\n"), ["'class'", "quote it"]),
+    "misspelt concept.yaml key": (dict(meta="clas: dog\nkind: object\n"), ["unknown key", "clas"]),
+    "unknown kind": (dict(meta="class: dog\nkind: animal\n"), ["'kind'", "object, live"]),
+    "concept.yaml not YAML": (dict(meta="class: [dog\n"), ["concept.yaml", "not valid YAML"]),
+    "no photos": (dict(n_photos=0), ["bad_one", "no images found"]),
+    "two photos": (dict(n_photos=2), ["bad_one", "only 2 image(s)", "at least 3"]),
+    "eleven photos": (dict(n_photos=11), ["bad_one", "11 images", "at most 10", "move the extra"]),
+}
+
+
+@pytest.mark.parametrize("case", FOLDER_CASES, ids=str)
+def test_a_bad_concept_folder_is_named(tmp_path, case):
+    kwargs, parts = FOLDER_CASES[case]
+    raw = base_config(tmp_path)
+    concept(tmp_path / "concepts" / "bad_one", **kwargs)
+    assert_names(message_of(tmp_path, raw), "concepts_dir", *parts)
+
+
+def test_a_concept_folder_name_with_a_space_is_refused(tmp_path):
+    raw = base_config(tmp_path)
+    concept(tmp_path / "concepts" / "my dog")
+    assert_names(message_of(tmp_path, raw), "'my dog'", "not allowed", "Rename the folder")
+
+
+def test_a_missing_concepts_dir_is_named(tmp_path):
+    raw = base_config(tmp_path)
+    raw["concepts_dir"] = "no_such_folder"
+    assert_names(message_of(tmp_path, raw), "concepts_dir", "no_such_folder", "does not exist")
+
+
+def test_a_listed_concept_with_a_missing_folder_is_named(tmp_path):
+    raw = base_config(tmp_path)
+    raw["concepts"] = {"toy": {"images": "photos/toy", "class": "toy robot"}}
+    assert_names(message_of(tmp_path, raw), "concepts.toy.images", "photos/toy", "does not exist")
+
+
+def test_a_concept_in_both_places_is_refused(tmp_path):
+    raw = base_config(tmp_path)
+    raw["concepts"] = {"good_dog": {"images": "concepts/good_dog", "class": "dog"}}
+    assert_names(message_of(tmp_path, raw), "concepts.good_dog", "also in concepts_dir", "rename")
+
+
+def test_class_nouns_that_share_a_folder_name_are_refused(tmp_path):
+    # 'stuffed animal' and 'stuffed-animal' would share class images and baselines under stuffed_animal/.
+    raw = base_config(tmp_path)
+    raw["metrics"] = ["image_similarity_clip", "prompt_similarity_clip"]  # not the world-only oracle metrics
+    concept(tmp_path / "concepts" / "bear", meta="class: stuffed animal\nkind: object\n")
+    concept(tmp_path / "concepts" / "bunny", meta="class: stuffed-animal\nkind: object\n")
+    assert_names(message_of(tmp_path, raw), "'stuffed animal'", "'stuffed-animal'", "stuffed_animal")
+
+
+def test_oracle_metrics_need_world_classes(tmp_path):
+    raw = base_config(tmp_path)
+    concept(tmp_path / "concepts" / "bear", meta="class: teddy bear\nkind: object\n")
+    assert_names(message_of(tmp_path, raw), "metrics", "class_accuracy_oracle", "'bear'", "teddy bear")
+
+
+# ---- allowed, but said: warnings, and the formats that load ------------------------------------------------------
+
+
+def _warnings(tmp_path: Path, raw: dict) -> list[str]:
+    said = []
+    from conceptbench.config import validate_config
+
+    validate_config(raw, tmp_path, warn=said.append)
+    return said
+
+
+def test_a_tiny_photo_loads_with_a_warning(tmp_path):
+    from PIL import Image
+
+    raw = base_config(tmp_path)
+    Image.new("RGB", (1, 1), (0, 0, 255)).save(tmp_path / "concepts" / "good_dog" / "05.png")
+    said = _warnings(tmp_path, raw)
+    assert len(said) == 1 and "05.png" in said[0] and "1x1" in said[0] and "far below" in said[0]
+
+
+def test_files_that_are_not_images_are_listed_as_ignored(tmp_path):
+    raw = base_config(tmp_path)
+    (tmp_path / "concepts" / "good_dog" / "notes.txt").write_text("my dog's photos")
+    (tmp_path / "concepts" / "good_dog" / "raw.heic").write_bytes(b"\0" * 16)
+    said = _warnings(tmp_path, raw)
+    assert len(said) == 1 and "notes.txt" in said[0] and "raw.heic" in said[0] and "ignored" in said[0]
+
+
+def test_tiff_and_gif_photos_are_used(tmp_path):
+    from PIL import Image
+
+    from conceptbench.concepts import load_concept_images
+
+    raw = base_config(tmp_path)
+    folder = tmp_path / "concepts" / "good_dog"
+    Image.open(folder / "00.png").save(folder / "05.tif")
+    Image.open(folder / "01.png").convert("P").save(folder / "06.gif")
+    images = load_concept_images(folder, 32)
+    assert len(images) == 7 and all(image.size == (32, 32) and image.mode == "RGB" for image in images)
+    assert _warnings(tmp_path, raw) == []
+
+
+# ---- through Snakemake: the message at the dry run, and no job ---------------------------------------------------
+
+
+def _dry_run(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", *args], cwd=workdir,
+                          capture_output=True, text=True, timeout=180)
+
+
+def _workflow(tmp_path: Path) -> Path:
+    return copy_workflow(tmp_path / "workflow")
+
+
+SNAKEMAKE_CASES = {
+    "duplicate key in config.yaml": (lambda raw: GOOD_TEXT.replace("seed: 0\n", "seed: 0\nseed: 1\n", 1),
+                                     ["config.yaml", "'seed' appears twice"]),
+    "resolution not a multiple of 8": (lambda raw: {**raw, "resolution": 20}, ["resolution", "multiple of 8"]),
+    "corrupt photo": (None, ["good_dog", "01.png", "cannot read this image"]),
+}
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize("case", SNAKEMAKE_CASES, ids=str)
+def test_snakemake_stops_at_the_dry_run(tmp_path, case):
+    edit, parts = SNAKEMAKE_CASES[case]
+    workdir = _workflow(tmp_path)
+    raw = base_config(workdir)
+    if edit is None:
+        _corrupt(workdir / "concepts" / "good_dog")
+    else:
+        raw = edit(raw)
+    if isinstance(raw, str):
+        raw = raw.replace("concepts_dir: data/demo", "concepts_dir: concepts")
+    write(workdir, raw)
+    run = _dry_run(workdir)
+    output = run.stdout + run.stderr
+    assert run.returncode != 0, output
+    assert_names(output, "config problem", *parts)
+    assert not (workdir / "results").exists() and not (workdir / "logs").exists()
+
+
+@pytest.mark.workflow
+def test_a_duplicate_key_in_a_configfile_preset_is_refused(tmp_path):
+    workdir = _workflow(tmp_path)
+    raw = base_config(workdir)
+    preset = workdir / "preset.yaml"
+    preset.write_text(yaml.safe_dump(raw, sort_keys=False) + "resolution: 64\n")
+    run = _dry_run(workdir, "--configfile", "preset.yaml")
+    output = run.stdout + run.stderr
+    assert run.returncode != 0 and "preset.yaml" in output and "'resolution' appears twice" in output, output
