@@ -35,8 +35,9 @@ def model_source_problems(key: str, source: str, base_dir: Path, kind: str) -> l
         return []
     if _HUB_ID.fullmatch(source) and not source.endswith(".safetensors"):
         return []  # a hub id: its existence is known only online, at the first job that downloads it
-    return [f"{key}: {source!r} is neither an existing local folder ({path} does not exist) nor a hub id "
-            "(owner/name); fix the path"]
+    hint = " (the FID Inception weights: convert them once, see config/sd15.yaml)" if kind == "inception" else ""
+    return [f"{key}: {source!r} is neither an existing local path ({path} does not exist) nor a hub id "
+            f"(owner/name); fix the path{hint}"]
 
 
 def model_problems(config: dict, base_dir: Path) -> list[str]:

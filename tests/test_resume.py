@@ -42,64 +42,73 @@ def _checkpoint_digests(out_dir: Path) -> dict[str, str]:
     return digests
 
 
-def test_two_trainings_write_byte_identical_files(tmp_path, tiny_model, dog_targets):
-    # Each method twice, in processes with different string-hash seeds as two runs by a user get: neither set
+METHODS = ("lora", "textual_inversion", "dreambooth")
+
+
+def _params(method_type: str) -> dict:
+    prior = {} if method_type == "textual_inversion" else {"prior_preservation": True}
+    return method_params({"type": method_type, "steps": 10, "checkpoint_every": 4, "learning_rate": 1e-2, **prior})
+
+
+def _spec(base: Path, method_type: str, tiny_model: Path, dog_targets: Path) -> dict:
+    return {"base_model": str(tiny_model), "targets_dir": str(dog_targets), "class_images_dir": str(dog_targets),
+            "concept_name": "blue_dog", "class_noun": "dog", "method_name": method_type,
+            "params": _params(method_type), "out_dir": str(base / method_type / "out"),
+            "state_dir": str(base / method_type / "state")}
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory, tiny_model, dog_targets) -> Path:
+    """Each method trained without interruption, all in one process (string-hash seed 1): base/<method>/out."""
+    base = tmp_path_factory.mktemp("straight")
+    done = _run([_spec(base, m, tiny_model, dog_targets) for m in METHODS], hash_seed="1")
+    assert done.returncode == 0, done.stderr
+    return base
+
+
+def test_two_trainings_write_byte_identical_files(tmp_path, straight, tiny_model, dog_targets):
+    # The same trainings again in a process with another string-hash seed, as two runs by a user get: neither set
     # order (LoRA's target_modules) nor the safetensors writer's metadata order may leak into the files.
-    methods = ("lora", "textual_inversion", "dreambooth")
-    for run, hash_seed in (("first", "1"), ("second", "2")):
-        specs = [{"base_model": str(tiny_model), "targets_dir": str(dog_targets),
-                  "class_images_dir": str(dog_targets), "concept_name": "blue_dog", "class_noun": "dog",
-                  "method_name": method, "out_dir": str(tmp_path / run / method / "out"),
-                  "state_dir": str(tmp_path / run / method / "state"),
-                  "params": method_params({"type": method, "steps": 2, "checkpoint_every": 0, "learning_rate": 1e-2})}
-                 for method in methods]
-        done = _run(specs, hash_seed)
-        assert done.returncode == 0, done.stderr
-    for method in methods:
-        first, second = (_checkpoint_digests(tmp_path / run / method / "out") for run in ("first", "second"))
+    done = _run([_spec(tmp_path, m, tiny_model, dog_targets) for m in METHODS], hash_seed="2")
+    assert done.returncode == 0, done.stderr
+    for method in METHODS:
+        first, second = (_checkpoint_digests(base / method / "out") for base in (straight, tmp_path))
         assert ARTIFACT[method] in first and "metadata.json" in first
         assert first == second, (method, [name for name in first if first[name] != second.get(name)])
 
 
 @pytest.mark.parametrize("method_type,sig", [("lora", "SIGKILL"), ("textual_inversion", "SIGKILL"),
                                              ("dreambooth", "SIGTERM")])
-def test_killed_training_resumes_to_identical_weights(tmp_path, tiny_model, dog_targets, method_type, sig):
-    prior = {} if method_type == "textual_inversion" else {"prior_preservation": True}
-    params = method_params({"type": method_type, "steps": 10, "checkpoint_every": 4, "learning_rate": 1e-2, **prior})
-
-    def spec(name):
-        return {"base_model": str(tiny_model), "targets_dir": str(dog_targets), "class_images_dir": str(dog_targets),
-                "concept_name": "blue_dog", "class_noun": "dog", "method_name": method_type, "params": params,
-                "out_dir": str(tmp_path / name / "out"), "state_dir": str(tmp_path / name / "state")}
-
-    straight = _run(spec("straight"))
-    assert straight.returncode == 0, straight.stderr
+def test_killed_training_resumes_to_identical_weights(tmp_path, straight, tiny_model, dog_targets, method_type, sig):
+    resumed_dir = tmp_path / "resumed" / method_type
+    spec = _spec(tmp_path / "resumed", method_type, tiny_model, dog_targets)
 
     # SIGKILL after step 6 leaves the state saved at step 4; SIGTERM after step 6 saves step 6 and exits.
-    killed = _run({**spec("resumed"), "signal": sig, "at_step": 6})
+    killed = _run({**spec, "signal": sig, "at_step": 6})
     assert killed.returncode == (-signal.SIGKILL if sig == "SIGKILL" else 1), killed.stderr
-    assert not (tmp_path / "resumed" / "out" / ARTIFACT[method_type]).exists()
-    saved = json.loads((tmp_path / "resumed" / "state" / "state.json").read_text())
+    assert not (resumed_dir / "out" / ARTIFACT[method_type]).exists()
+    saved = json.loads((resumed_dir / "state" / "state.json").read_text())
     assert saved["step"] == (4 if sig == "SIGKILL" else 6)
     if sig == "SIGTERM":
         assert "SIGTERM received: state saved at step 6" in killed.stderr
 
-    resumed = _run(spec("resumed"))
+    resumed = _run(spec)
     assert resumed.returncode == 0, resumed.stderr
     assert f"resuming from saved state at step {saved['step']}" in resumed.stdout + resumed.stderr
 
-    a = load_file(str(tmp_path / "straight" / "out" / ARTIFACT[method_type]))
-    b = load_file(str(tmp_path / "resumed" / "out" / ARTIFACT[method_type]))
+    straight_dir = straight / method_type
+    a = load_file(str(straight_dir / "out" / ARTIFACT[method_type]))
+    b = load_file(str(resumed_dir / "out" / ARTIFACT[method_type]))
     assert a.keys() == b.keys()
     for key in a:
         assert a[key].equal(b[key]), f"{key} differs after resume"
-    losses = [(tmp_path / n / "out" / "loss.csv").read_text() for n in ("straight", "resumed")]
+    losses = [(d / "out" / "loss.csv").read_text() for d in (straight_dir, resumed_dir)]
     assert losses[0] == losses[1]
     # metadata.json keeps the killed attempt, whose job log a re-run would replace.
-    attempts = json.loads((tmp_path / "resumed" / "out" / "metadata.json").read_text())["attempts"]
+    attempts = json.loads((resumed_dir / "out" / "metadata.json").read_text())["attempts"]
     assert [(a["from_step"], a["to_step"]) for a in attempts] == [(0, saved["step"]), (saved["step"], 10)]
     assert attempts[0]["stopped_by"] == (None if sig == "SIGKILL" else "SIGTERM") and attempts[1]["stopped_by"] is None
-    straight_attempts = json.loads((tmp_path / "straight" / "out" / "metadata.json").read_text())["attempts"]
+    straight_attempts = json.loads((straight_dir / "out" / "metadata.json").read_text())["attempts"]
     assert [(a["from_step"], a["to_step"]) for a in straight_attempts] == [(0, 10)]
 
 
