@@ -8,13 +8,13 @@ SIGINT (unlike SIGTERM) makes Snakemake cancel its SLURM jobs before it exits.
 Job states come from `squeue --states=all`, polled while Snakemake runs (a finished job stays visible for
 MinJobAge seconds only, and a full run may take longer than that).
 
-Budget (2 cores, one-node cluster): about 5 minutes for the failing job and the time limit; the end-to-end run
-(about 6 minutes, mostly waiting on SLURM's status checks) runs in the background beside the tests that follow
-(test_the_end_to_end_run_starts) and is checked at the end of the session (test_every_rule_runs_as_a_slurm_job).
-Every SLURM job costs ~5 s more than the same job run locally (two Snakemake start-ups, sbatch's and srun's), so the end-to-end test runs a small config that
-still has a job of every rule (one demo concept, one DreamBooth entry with prior preservation, two context
-prompts, a short training): what it proves is that each rule runs as a SLURM job, which the full default's 43 jobs
-would prove minutes later. CONCEPTBENCH_SLURM_FULL_DEFAULT=1 runs config.yaml as shipped instead.
+Budget (2 cores, one-node cluster): about 4 minutes for the time limit. The end-to-end run (about 6 minutes,
+mostly waiting on SLURM's status checks) and the failing job run in the background beside the tests that follow
+(test_the_background_runs_start) and are checked at the end of the session. Every SLURM job costs ~5 s more than
+the same job run locally (two Snakemake start-ups, sbatch's and srun's), so the end-to-end test runs a small
+config that still has a job of every rule (one demo concept, one DreamBooth entry with prior preservation, two
+context prompts, a short training): what it proves is that each rule runs as a SLURM job, which the full default's
+43 jobs would prove minutes later. CONCEPTBENCH_SLURM_FULL_DEFAULT=1 runs config.yaml as shipped instead.
 """
 
 from __future__ import annotations
@@ -207,15 +207,23 @@ def _note(capsys, text: str) -> None:
 # ---- 1. a failing job ---------------------------------------------------------------------------------------------
 
 
-def test_failing_job_is_reported_and_fails_the_run(tmp_path, slurm_cluster):
+_FAILING: list[tuple[Path, SlurmRunInProgress]] = []  # started beside the end-to-end run, checked at the end
+
+
+def _start_failing_run(tmp_path: Path) -> tuple[Path, SlurmRunInProgress]:
     workdir = copy_workflow(tmp_path / "workflow")
     # A bad photo now stops the run at start-up (tests/test_bad_inputs.py); what still fails inside a job is the
     # machine, e.g. a file where the job writes its output folder (root ignores permissions, so not a chmod).
     blocker = workdir / "results" / "targets" / "blue_dog.partial"
     blocker.parent.mkdir(parents=True)
     blocker.write_text("in the way")
+    return workdir, SlurmRunInProgress(workdir, "--retries", "0", "results/targets/blue_dog", limit=5 * 60)
 
-    result = run_on_slurm(workdir, "--retries", "0", "results/targets/blue_dog", limit=5 * 60)
+
+@pytest.mark.run_last
+def test_failing_job_is_reported_and_fails_the_run(tmp_path, slurm_cluster):
+    workdir, running = _FAILING.pop() if _FAILING else _start_failing_run(tmp_path)  # run alone: start it now
+    result = running.wait()
     assert result.run.returncode != 0, _fail_message(result)
     submitted = result.submitted()
     assert len(submitted) == 1, _fail_message(result)
@@ -402,10 +410,12 @@ def _start_end_to_end(tmp_path: Path) -> EndToEnd:
     return EndToEnd(workdir, what, planned, remote, running)
 
 
-def test_the_end_to_end_run_starts(tmp_path, slurm_cluster):
+def test_the_background_runs_start(tmp_path, slurm_cluster):
     # Mostly waiting on SLURM's status checks: the rest of the suite runs meanwhile, and
-    # test_every_rule_runs_as_a_slurm_job (moved to the end of the session) checks the finished run.
-    _END_TO_END.append(_start_end_to_end(tmp_path))
+    # test_every_rule_runs_as_a_slurm_job and test_failing_job_is_reported_and_fails_the_run (moved to the end of
+    # the session) check the finished runs.
+    _END_TO_END.append(_start_end_to_end(tmp_path / "end_to_end"))
+    _FAILING.append(_start_failing_run(tmp_path / "failing"))
 
 
 @pytest.mark.run_last
