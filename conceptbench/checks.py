@@ -7,15 +7,18 @@ import re
 from pathlib import Path
 
 from .concepts import Concept, ConceptError, check_concept_images
+from .models import BUILTIN_TINY
 from .prompts import prompt_ids
+from .world import BUILTIN_WORLD
 
 # The keys `resources:` may use: the rules' names, one `features` for the three features rules (rules/*.smk look
 # them up; tests/test_config.py keeps this list in step).
 RESOURCE_KEYS = ("aggregate", "base_model", "baselines", "class_images", "extractor_model", "features", "generate",
                  "grid", "metrics", "prepare_concept", "scatter", "train", "world_quality")
-BUILTIN_MODELS = {"base_model": ("builtin:world", "builtin:tiny"), "clip": ("builtin:world", "builtin:tiny"),
-                  "inception": ("builtin:world", "builtin:tiny"), "dino": ("builtin:world", "builtin:tiny"),
-                  "oracle": ("builtin:world",)}
+# The builtin: names each model slot takes (the oracle exists only for the world).
+BUILTIN_MODELS = {"base_model": (BUILTIN_WORLD, BUILTIN_TINY), "clip": (BUILTIN_WORLD, BUILTIN_TINY),
+                  "inception": (BUILTIN_WORLD, BUILTIN_TINY), "dino": (BUILTIN_WORLD, BUILTIN_TINY),
+                  "oracle": (BUILTIN_WORLD,)}
 # A hub id is a name or owner/name; anything else (a leading '/', '.', '~', several '/') is a local path.
 _HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?")
 # The VAE of every SD family downsamples 8x, so the images' side must be a multiple of 8.

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conceptbench.config import ConfigError, load_config_file
+from conceptbench.config import ConfigError, load_config_file, validate_config
 from workflow_helpers import copy_workflow
 
 REPO = Path(__file__).resolve().parent.parent
@@ -258,8 +258,6 @@ def test_oracle_metrics_need_world_classes(tmp_path):
 
 def _warnings(tmp_path: Path, raw: dict) -> list[str]:
     said = []
-    from conceptbench.config import validate_config
-
     validate_config(raw, tmp_path, warn=said.append)
     return said
 
@@ -303,10 +301,6 @@ def _dry_run(workdir: Path, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=180)
 
 
-def _workflow(tmp_path: Path) -> Path:
-    return copy_workflow(tmp_path / "workflow")
-
-
 SNAKEMAKE_CASES = {
     "duplicate key in config.yaml": (lambda raw: GOOD_TEXT.replace("seed: 0\n", "seed: 0\nseed: 1\n", 1),
                                      ["config.yaml", "'seed' appears twice"]),
@@ -319,7 +313,7 @@ SNAKEMAKE_CASES = {
 @pytest.mark.parametrize("case", SNAKEMAKE_CASES, ids=str)
 def test_snakemake_stops_at_the_dry_run(tmp_path, case):
     edit, parts = SNAKEMAKE_CASES[case]
-    workdir = _workflow(tmp_path)
+    workdir = copy_workflow(tmp_path / "workflow")
     raw = base_config(workdir)
     if edit is None:
         _corrupt(workdir / "concepts" / "good_dog")
@@ -337,7 +331,7 @@ def test_snakemake_stops_at_the_dry_run(tmp_path, case):
 
 @pytest.mark.workflow
 def test_a_duplicate_key_in_a_configfile_preset_is_refused(tmp_path):
-    workdir = _workflow(tmp_path)
+    workdir = copy_workflow(tmp_path / "workflow")
     raw = base_config(workdir)
     preset = workdir / "preset.yaml"
     preset.write_text(yaml.safe_dump(raw, sort_keys=False) + "resolution: 64\n")
