@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .concepts import Concept, ConceptError, check_concept_images
 from .models import BUILTIN_TINY
-from .prompts import prompt_ids
+from .prompts import context_by_kind, context_templates, prompt_ids
 from .world import BUILTIN_WORLD
 
 # The keys `resources:` may use: the rules' names, one `features` for the three features rules (rules/*.smk look
@@ -71,10 +71,19 @@ def resource_problems(config: dict) -> list[str]:
 
 def prompt_problems(config: dict) -> list[str]:
     try:
-        prompt_ids(config["prompts"]["image"], config["prompts"]["context"])
+        prompt_ids(config["prompts"]["image"], context_templates(config["prompts"]["context"]))
     except ValueError as exc:
         return [str(exc)]
     return []
+
+
+def prompt_kind_problems(config: dict, concepts: dict[str, Concept]) -> list[str]:
+    """Context prompts given per kind must have a list for every kind a concept has."""
+    by_kind = context_by_kind(config["prompts"]["context"])
+    missing = sorted({c.kind for c in concepts.values()} - set(by_kind))
+    return [f"prompts.context: no list for kind {kind!r}, the kind of concept(s) "
+            f"{', '.join(sorted(c.name for c in concepts.values() if c.kind == kind))}; add "
+            f"'{kind}:' with its prompts (or give one list for every kind)" for kind in missing]
 
 
 def concept_problems(concepts: dict[str, Concept], keys: dict[str, str], resolution: int) -> tuple[list[str], list[str]]:

@@ -14,6 +14,7 @@ import yaml
 from . import checks
 from .concepts import Concept, ConceptError, discover_concepts
 from .config_file import ConfigFileError, read_config_file
+from .prompts import context_by_kind
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
 
@@ -113,7 +114,8 @@ def validate_config(raw: dict, base_dir: str | Path = ".", warn=None) -> dict:
     problems += concept_errors
     keys = {name: f"concepts.{name}.images" if name in config["concepts"] else "concepts_dir" for name in concepts}
     image_problems, notes = checks.concept_problems(concepts, keys, config["resolution"])
-    problems += image_problems + _oracle_metric_problems(config, concepts)
+    problems += image_problems + checks.prompt_kind_problems(config, concepts)
+    problems += _oracle_metric_problems(config, concepts)
     if problems:
         raise ConfigError("\n".join(f"- {p}" for p in problems))
     for note in notes:
@@ -137,7 +139,8 @@ def _oracle_metric_problems(config: dict, concepts: dict[str, Concept]) -> list[
     problems = [f"metrics: {asked} need concepts of world classes ({', '.join(CLASSES)}), but concept "
                 f"{concept.name!r} is a {concept.class_noun!r}; remove these metrics for real concepts"
                 for concept in concepts.values() if concept.class_noun not in CLASSES]
-    if "context_accuracy_oracle" in asked and not any(parse_prompt(p) for p in config["prompts"]["context"]):
+    listed = [p for prompts in context_by_kind(config["prompts"]["context"]).values() for p in prompts]
+    if "context_accuracy_oracle" in asked and not any(parse_prompt(p) for p in listed):
         problems.append("metrics: context_accuracy_oracle needs context prompts in the world's wording, e.g. "
                         "'a photo of {c} in a forest' or 'an oil painting of {c}'; none of prompts.context is")
     return problems

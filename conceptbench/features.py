@@ -61,18 +61,23 @@ def build_tiny_extractor(kind: str, out_dir: str | Path, seed: int = 0) -> Path:
     return out_dir
 
 
-def _resize_center_crop(image: Image.Image, size: int) -> Image.Image:
+# DINO's evaluation transform (its k-NN and linear evaluations, and DreamBench's DINO score): shorter side
+# resized to size / 0.875 (256 for 224), then the central size x size crop.
+DINO_CROP_FRACTION = 0.875
+
+
+def _resize_center_crop(image: Image.Image, size: int, crop_fraction: float = 1.0) -> Image.Image:
     image = image.convert("RGB")
-    scale = size / min(image.size)
+    scale = round(size / crop_fraction) / min(image.size)
     resized = image.resize((max(size, round(image.width * scale)), max(size, round(image.height * scale))),
                            Image.BICUBIC)
     left, top = (resized.width - size) // 2, (resized.height - size) // 2
     return resized.crop((left, top, left + size, top + size))
 
 
-def _to_tensor(images, size: int | None, mean=None, std=None) -> torch.Tensor:
+def _to_tensor(images, size: int | None, mean=None, std=None, crop_fraction: float = 1.0) -> torch.Tensor:
     if size is not None:
-        images = [_resize_center_crop(image, size) for image in images]
+        images = [_resize_center_crop(image, size, crop_fraction) for image in images]
     array = np.stack([np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0 for image in images])
     tensor = torch.from_numpy(array).permute(0, 3, 1, 2)
     if mean is not None:
@@ -95,6 +100,8 @@ class Extractor:
     def __init__(self, kind: str, source: str, device: str = "cpu"):
         self.kind, self.source, self.device = kind, str(source), device
         self.labels: list[str] | None = None  # the oracle's "attribute=value" per feature column
+        # Real DINO models are evaluated as DINO's authors do; the world's DINO was trained on whole images.
+        self.crop_fraction = DINO_CROP_FRACTION if kind == "dino" and self.source != BUILTIN_WORLD else 1.0
         if self.source == BUILTIN_WORLD:
             from .world import world_path
 
@@ -136,7 +143,8 @@ class Extractor:
             self.preprocessing = "RGB in [0, 1]; bilinear resize to 299 inside the network (pytorch-fid's convention)"
         else:
             norm = "CLIP" if kind == "clip" else "ImageNet"
-            self.preprocessing = (f"shorter side bicubic-resized to {self.size}, centre crop {self.size}x{self.size}, "
+            resized = round(self.size / self.crop_fraction)
+            self.preprocessing = (f"shorter side bicubic-resized to {resized}, centre crop {self.size}x{self.size}, "
                                   f"{norm} mean/std")
 
     @torch.no_grad()
@@ -148,7 +156,7 @@ class Extractor:
                 pixels = _to_tensor(chunk, self.size, CLIP_MEAN, CLIP_STD).to(self.device)
                 out = _projected(self.model.get_image_features(pixel_values=pixels))
             elif self.kind == "dino":
-                pixels = _to_tensor(chunk, self.size, IMAGENET_MEAN, IMAGENET_STD).to(self.device)
+                pixels = _to_tensor(chunk, self.size, IMAGENET_MEAN, IMAGENET_STD, self.crop_fraction).to(self.device)
                 out = self.model(pixel_values=pixels).last_hidden_state[:, 0]  # the CLS token, as DreamBench
             elif self.kind == "oracle":
                 pixels = _to_tensor(chunk, self.size, IMAGENET_MEAN, IMAGENET_STD).to(self.device)

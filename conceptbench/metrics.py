@@ -21,6 +21,8 @@ METRIC_NAMES = (
     *(f"prompt_similarity_{ex}" for ex in SIMILARITY_EXTRACTORS),
     *(f"prompt_fid_{ex}" for ex in FID_EXTRACTORS),
     *(f"prompt_kid_{ex}" for ex in FID_EXTRACTORS),
+    # DreamBench's CLIP-I and DINO: every image of every context prompt against every target photo.
+    *(f"subject_similarity_{ex}" for ex in SIMILARITY_EXTRACTORS),
     "text_alignment_clip",
     "class_accuracy_oracle",
     "context_accuracy_oracle",
@@ -331,7 +333,8 @@ def _oracle_rows(concept, method, metrics, plain, per_prompt: Mapping, task: Ora
 
 # Metrics that are a mean over images of a per-image score: they can be compared image by image between methods
 # (the same prompt and seed), the distances (FID, KID) only set by set.
-PER_IMAGE_FAMILIES = ("image_similarity", "prompt_similarity", "text_alignment", "class_accuracy", "context_accuracy")
+PER_IMAGE_FAMILIES = ("image_similarity", "subject_similarity", "prompt_similarity", "text_alignment", "class_accuracy",
+                      "context_accuracy")
 
 
 def is_per_image(metric: str) -> bool:
@@ -364,6 +367,10 @@ def per_image_scores(
         if family == "image_similarity":
             add(metric, plain_prompt, cosine_to_set(_feats(image_feats, ex, "image_feats"),
                                                     _feats(target_feats, ex, "target_feats")))
+        elif family == "subject_similarity":
+            targets = _feats(target_feats, ex, "target_feats")
+            for pid, feats in _feats(context_feats, ex, "context_feats").items():
+                add(metric, pid, cosine_to_set(feats, targets))
         elif family == "prompt_similarity":
             context, baseline = _feats(context_feats, ex, "context_feats"), _feats(baseline_feats, ex, "baseline_feats")
             for pid in _paired_prompts(context, baseline, "context_feats", "baseline_feats"):
@@ -425,6 +432,13 @@ def concept_method_metrics(
             gen, tgt = _feats(image_feats, ex, "image_feats"), _feats(target_feats, ex, "target_feats")
             value = (frechet_distance if family == "image_fid" else kernel_inception_distance)(gen, tgt)
             rows.append(_row(concept, method, metric, value, min(_n_rows(gen), _n_rows(tgt))))
+        elif family == "subject_similarity":
+            context = _feats(context_feats, ex, "context_feats")
+            if not context:
+                raise ValueError("context_feats has no prompts")
+            gen = np.concatenate([_as_matrix(f, f"context_feats[{ex!r}]") for f in context.values()])
+            value = mean_pairwise_cosine(gen, _feats(target_feats, ex, "target_feats"))
+            rows.append(_row(concept, method, metric, value, gen.shape[0]))
     rows += _prompt_rows(
         concept, method, metrics, context_feats, baseline_feats, text_feats, "context_feats", "baseline_feats"
     )
@@ -458,7 +472,8 @@ def reference_metrics(
     rows = []
     for metric in metrics:
         family, ex = _split_metric(metric)
-        if family == "image_similarity":
+        if family in ("image_similarity", "subject_similarity"):
+            # Each photo against the others: DreamBench's "real images" row for CLIP-I and DINO.
             tgt = _as_matrix(_feats(target_feats, ex, "target_feats"), f"target_feats[{ex!r}]")
             value = mean_pairwise_cosine(tgt, tgt, exclude_diagonal=True)
             rows.append(_row(concept, method, metric, value, tgt.shape[0]))

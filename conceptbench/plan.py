@@ -10,7 +10,7 @@ from .config import validate_config
 from .methods import get_method, method_params
 from .metrics import ORACLE_METRICS, metric_axes
 from .models import BUILTIN_TINY
-from .prompts import PLAIN_ID, baseline_prompt, fill, prompt_ids
+from .prompts import PLAIN_ID, baseline_prompt, context_by_kind, context_templates, fill, prompt_ids
 from .world import BUILTIN_WORLD, weights_version
 from .world.vocabulary import parse_prompt
 
@@ -25,8 +25,10 @@ class Plan:
         self.cfg = cfg
         self.concepts = cfg["_concepts"]
         self.methods = {name: method_params(entry) for name, entry in cfg["methods"].items()}
-        self.prompts = prompt_ids(cfg["prompts"]["image"], cfg["prompts"]["context"])  # id -> template
-        self.context_ids = [pid for pid in self.prompts if pid != PLAIN_ID]
+        context = cfg["prompts"]["context"]
+        self.prompts = prompt_ids(cfg["prompts"]["image"], context_templates(context))  # id -> template, all kinds
+        ids = {template: pid for pid, template in self.prompts.items()}
+        self._kind_context_ids = {kind: [ids[t] for t in listed] for kind, listed in context_by_kind(context).items()}
         self.classes = {c.class_slug: c.class_noun for c in self.concepts.values()}
         self.extractors = sorted({metric.rsplit("_", 1)[1] for metric in cfg["metrics"]})
         self.gpu = 1 if cfg["device"] == "cuda" else 0
@@ -130,16 +132,30 @@ class Plan:
         first = self.cfg["generation"]["seed"] + offset
         return list(range(first, first + self.cfg["generation"]["num_images"]))
 
+    def context_ids(self, concept: str) -> list[str]:
+        """The context prompts a concept is evaluated on: every one, or its kind's when they come per kind."""
+        return self._kind_context_ids[self.concepts[concept].kind]
+
+    def concept_prompts(self, concept: str) -> dict[str, str]:
+        """Id -> template of the prompts a concept's images are generated for: the plain one and its context ones."""
+        return {pid: self.prompts[pid] for pid in [PLAIN_ID, *self.context_ids(concept)]}
+
+    def class_prompt_ids(self, cls: str) -> list[str]:
+        """The prompts of a class's baselines: those of every concept of that class (of any kind)."""
+        used = {pid for c in self.concepts if self.class_slug(c) == cls for pid in self.concept_prompts(c)}
+        return [pid for pid in self.prompts if pid in used]
+
     def method_sets(self, concept: str, method: str) -> list[list]:
         """[folder, prompt, seeds] per prompt; the seeds are the same for every method (paired comparison)."""
         phrase = self.concept_phrase(concept, method)
-        return [[pid, fill(template, phrase), self._seeds()] for pid, template in self.prompts.items()]
+        return [[pid, fill(template, phrase), self._seeds()] for pid, template in self.concept_prompts(concept).items()]
 
     def baseline_sets(self, cls: str) -> list[list]:
         """The base model on the same prompts without the concept, in two halves with disjoint seeds."""
         mode = self.cfg["generation"]["baseline_phrase"]
         sets = []
-        for pid, template in self.prompts.items():
+        for pid in self.class_prompt_ids(cls):
+            template = self.prompts[pid]
             prompt = baseline_prompt(template, self.classes[cls], mode)
             sets.append([f"{pid}/a", prompt, self._seeds()])
             sets.append([f"{pid}/b", prompt, self._seeds(SECOND_HALF_OFFSET)])
@@ -147,7 +163,8 @@ class Plan:
 
     def text_prompts(self, cls: str) -> dict[str, str]:
         """The context prompts as CLIP-T compares them: the concept phrase replaced by the class noun."""
-        return {pid: baseline_prompt(self.prompts[pid], self.classes[cls], "class") for pid in self.context_ids}
+        return {pid: baseline_prompt(self.prompts[pid], self.classes[cls], "class")
+                for pid in self.class_prompt_ids(cls) if pid != PLAIN_ID}
 
     # ---- features and metrics ------------------------------------------------------------------------------
 
@@ -155,7 +172,7 @@ class Plan:
         """What the world oracle should see in this concept's images (see metrics.OracleTask), as rule params."""
         if not any(m in ORACLE_METRICS for m in self.cfg["metrics"]):
             return None
-        asked = {pid: parse_prompt(self.prompts[pid]) for pid in self.context_ids}
+        asked = {pid: parse_prompt(self.prompts[pid]) for pid in self.context_ids(concept)}
         return {"class_noun": self.concepts[concept].class_noun,
                 "asked": {pid: attributes for pid, attributes in asked.items() if attributes}}
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
+
+from .concepts import KINDS  # a concept's kind (concept.yaml) picks its context prompts when they come per kind
 
 PLAIN_ID = "plain"
 
@@ -31,6 +34,28 @@ def prompt_ids(image_prompt: str, context_prompts: list[str]) -> dict[str, str]:
             pid = f"{pid}_{hashlib.sha256(template.encode()).hexdigest()[:8]}"
         ids[pid] = template
     return ids
+
+
+def context_by_kind(context: list[str] | Mapping[str, list[str]]) -> dict[str, list[str]]:
+    """prompts.context as {kind: templates}. A list serves every kind; a mapping (DreamBench's protocol: one list
+    for objects, one for live subjects) gives each kind its own."""
+    if isinstance(context, Mapping):
+        return {kind: list(context[kind]) for kind in KINDS if kind in context}
+    return {kind: list(context) for kind in KINDS}
+
+
+def context_templates(context: list[str] | Mapping[str, list[str]]) -> list[str]:
+    """Every context template once, in order of first appearance (a prompt both kinds share is one prompt).
+
+    A template repeated within one kind's list is refused, as in prompt_ids."""
+    templates: list[str] = []
+    for kind, listed in context_by_kind(context).items():
+        repeated = sorted({t for t in listed if listed.count(t) > 1})
+        if repeated:
+            where = f"prompts.context.{kind}" if isinstance(context, Mapping) else "prompts.context"
+            raise ValueError(f"{where}: {repeated[0]!r} is listed twice; remove the repeated one")
+        templates += [t for t in listed if t not in templates]
+    return templates
 
 
 def fill(template: str, phrase: str) -> str:

@@ -126,6 +126,10 @@ def concept_method_replicates(image_feats, target_feats, context_feats, baseline
         elif family in ("image_fid", "image_kid"):
             distances = frechet_distances if family == "image_fid" else kernel_inception_distances
             out[metric] = distances(image_feats[ex], rows["plain"], target_feats[ex])
+        elif family == "subject_similarity":
+            # The mean over every drawn image of every context prompt.
+            drawn = [cosine_to_set(feats, target_feats[ex])[rows[p]] for p, feats in context_feats[ex].items()]
+            out[metric] = np.concatenate(drawn, axis=1).mean(axis=1)
     out.update(_prompt_replicates(metrics, context_feats, baseline_feats, text_feats, rows))
     if any(m in ORACLE_METRICS for m in metrics):
         out.update(_oracle_replicates(metrics, image_feats["oracle"], context_feats["oracle"], oracle, rows))
@@ -135,8 +139,8 @@ def concept_method_replicates(image_feats, target_feats, context_feats, baseline
 def reference_replicates(baseline_a, baseline_b, metric_list, rows: Mapping[str, np.ndarray], text_feats=None,
                          oracle: OracleTask | None = None, baseline_plain=None) -> dict:
     """{metric: values (replicates,)}: reference_metrics with the base model's images of half `a` drawn by
-    rows[prompt id] and those of the plain prompt by rows["plain"]. The targets-vs-targets metrics (image_*) have
-    no generated image to resample and are left out."""
+    rows[prompt id] and those of the plain prompt by rows["plain"]. The targets-vs-targets metrics (image_* and
+    subject_similarity_*) have no generated image to resample and are left out."""
     metrics = _check_metric_list(metric_list)
     out = _prompt_replicates(metrics, baseline_a, baseline_b, text_feats, rows)
     if any(m in ORACLE_METRICS for m in metrics):

@@ -36,7 +36,7 @@ rule features_images:
     output:
         features=PLAN.feature_files("images/{concept}/{method}"),
     params:
-        sets={pid: pid for pid in PLAN.prompts},
+        sets=lambda wc: {pid: pid for pid in PLAN.concept_prompts(wc.concept)},
         sources=PLAN.extractor_sources(),
         device=PLAN.cfg["device"],
         world_weights=PLAN.world_weights(),
@@ -61,7 +61,7 @@ rule features_baselines:
         features=PLAN.feature_files("baselines/{cls}"),
         text=PLAN.text_feature_files("{cls}"),
     params:
-        sets={f"{pid}/{half}": f"{pid}/{half}" for pid in PLAN.prompts for half in ("a", "b")},
+        sets=lambda wc: {f"{pid}/{h}": f"{pid}/{h}" for pid in PLAN.class_prompt_ids(wc.cls) for h in ("a", "b")},
         texts=lambda wc: PLAN.text_prompts(wc.cls),
         sources=PLAN.extractor_sources(),
         device=PLAN.cfg["device"],

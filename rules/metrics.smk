@@ -10,7 +10,7 @@ rule metrics:
     params:
         extractors=PLAN.extractors,
         metrics=PLAN.cfg["metrics"],
-        context_ids=PLAN.context_ids,
+        context_ids=lambda wc: PLAN.context_ids(wc.concept),
         reference=lambda wc: wc.method == REFERENCE,
         oracle=lambda wc: PLAN.oracle_task(wc.concept),
         bootstrap_samples=PLAN.cfg["bootstrap_samples"],

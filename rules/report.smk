@@ -39,7 +39,7 @@ rule grid:
         ),
     params:
         methods=list(PLAN.methods),
-        prompts=PLAN.prompts,
+        prompts=lambda wc: PLAN.concept_prompts(wc.concept),
         thumb=PLAN.cfg["plots"]["grid_thumb"],
         # Only the label: the full text names the extractors, and dropping one must not redraw the grids.
         provenance_label=(PLAN.provenance() or {}).get("label"),

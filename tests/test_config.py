@@ -356,8 +356,8 @@ def test_dreambench_preset_matches_dreambench():
     assert {name: entry["class"] for name, entry in concepts.items()} == classes
     live = {name for name, entry in concepts.items() if entry["kind"] == "live"}
     assert live == {name for name in classes if name.startswith(("cat", "dog"))}
-    # One prompt list serves objects and pets alike: the prompts both DreamBench lists share, in their order.
-    assert _preset("dreambench")["prompts"]["context"] == [p for p in object_prompts if p in live_prompts]
+    # Each kind its own list, word for word and in DreamBench's order.
+    assert _preset("dreambench")["prompts"]["context"] == {"object": object_prompts, "live": live_prompts}
 
 
 @needs_dreambench
@@ -373,3 +373,33 @@ def test_dreambench_preset_validates_on_the_real_photos(tmp_path):
         images = load_concept_images(concept.folder, 64)
         assert 3 <= len(images) <= 10, name
         assert all(isinstance(img, Image.Image) and img.size == (64, 64) and img.mode == "RGB" for img in images)
+
+
+@needs_dreambench
+def test_dreambench_preset_plans_the_papers_protocol(tmp_path):
+    """30 subjects x 25 prompts (their kind's) x 4 images per method, scored over those 25 prompts' images."""
+    from workflow_helpers import copy_workflow, dry_run
+
+    from conceptbench.plan import Plan
+
+    workdir = copy_workflow(tmp_path / "run")
+    (workdir / "dreambench").symlink_to(DREAMBENCH, target_is_directory=True)
+    with_local_models(workdir, _preset("dreambench"))
+    plan = Plan(_preset("dreambench"), workdir)
+    _, object_prompts, live_prompts = _dreambench_lists()
+    for concept in plan.concepts:
+        for method in plan.methods:
+            sets = plan.method_sets(concept, method)
+            assert [s[0] for s in sets[1:]] == plan.context_ids(concept) and len(sets) == 26
+            assert all(len(seeds) == 4 for _, _, seeds in sets)
+        phrase = "sks " + plan.concepts[concept].class_noun
+        expected = live_prompts if plan.concepts[concept].kind == "live" else object_prompts
+        assert [s[1] for s in plan.method_sets(concept, "dreambooth")[1:]] == [p.replace("{c}", phrase)
+                                                                              for p in expected]
+    assert {"subject_similarity_clip", "subject_similarity_dino", "text_alignment_clip"} <= set(plan.cfg["metrics"])
+
+    jobs = dry_run(workdir, "--configfile", "config/dreambench.yaml").counts
+    assert (jobs["train"], jobs["generate"], jobs["features_images"]) == (90, 90, 90)
+    assert jobs["metrics"] == 30 * 4  # 3 methods and the reference per subject
+    classes = {c.class_slug for c in plan.concepts.values()}
+    assert jobs["baselines"] == len(classes) == 15

@@ -50,3 +50,33 @@ def test_reference_metrics_read_no_generated_images():
 def test_scatter_families_follow_the_metric_list():
     assert _plan().scatter_families() == ["clip", "fid", "kid"]
     assert _plan(metrics=["image_similarity_clip", "prompt_similarity_clip"]).scatter_families() == ["clip"]
+
+
+def _per_kind_plan() -> Plan:
+    # blue_dog is live, red_toy an object (their concept.yaml); a third concept makes "dog" a class of both kinds.
+    return _plan(prompts={"image": "a photo of {c}", "context": {
+        "object": ["a photo of {c} in a forest", "an oil painting of {c}"],
+        "live": ["a photo of {c} in a forest", "a photo of {c} in a city"]}},
+        concepts={"dog_toy": {"images": "data/demo/blue_dog", "class": "dog", "kind": "object"}})
+
+
+def test_context_prompts_per_kind_pick_each_concepts_list():
+    plan = _per_kind_plan()
+    forest, painting, city = "a_photo_of_c_in_a_forest", "an_oil_painting_of_c", "a_photo_of_c_in_a_city"
+    assert plan.context_ids("blue_dog") == [forest, city]
+    assert plan.context_ids("red_toy") == [forest, painting]
+    assert [s[0] for s in plan.method_sets("blue_dog", "lora")] == ["plain", forest, city]
+    assert [s[1] for s in plan.method_sets("red_toy", "dreambooth")] == [
+        "a photo of sks toy robot", "a photo of sks toy robot in a forest", "an oil painting of sks toy robot"]
+    # A class's baselines cover the prompts of all its concepts, each once, in the config's order.
+    assert [folder for folder, _, _ in plan.baseline_sets("dog")] == [
+        f"{pid}/{half}" for pid in ["plain", forest, painting, city] for half in "ab"]
+    assert [folder for folder, _, _ in plan.baseline_sets("toy_robot")] == [
+        f"{pid}/{half}" for pid in ["plain", forest, painting] for half in "ab"]
+    assert list(plan.text_prompts("toy_robot")) == [forest, painting]
+    assert list(plan.oracle_task("blue_dog")["asked"]) == [forest, city]
+
+
+def test_one_context_list_serves_every_kind():
+    plan = _plan()
+    assert plan.context_ids("blue_dog") == plan.context_ids("red_toy") == [p for p in plan.prompts if p != "plain"]
