@@ -14,7 +14,7 @@ from .world import BUILTIN_WORLD
 # The keys `resources:` may use: the rules' names, one `features` for the three features rules (rules/*.smk look
 # them up; tests/test_config.py keeps this list in step).
 RESOURCE_KEYS = ("aggregate", "base_model", "baselines", "class_images", "extractor_model", "features", "generate",
-                 "grid", "metrics", "prepare_concept", "scatter", "train", "world_quality")
+                 "grid", "metrics", "prepare_concept", "scatter", "tradeoff", "train", "world_quality")
 # The builtin: names each model slot takes (the oracle exists only for the world).
 BUILTIN_MODELS = {"base_model": (BUILTIN_WORLD, BUILTIN_TINY), "clip": (BUILTIN_WORLD, BUILTIN_TINY),
                   "inception": (BUILTIN_WORLD, BUILTIN_TINY), "dino": (BUILTIN_WORLD, BUILTIN_TINY),

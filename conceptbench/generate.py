@@ -65,12 +65,19 @@ def generate_sets(pipe, sets: list[tuple[str, str, list[int]]], out_dir: str | P
     The images of all sets are made in batches of `batch_size` across prompts; image i of a set is named i.png
     (000.png, ...) and comes from the set's i-th seed.
     """
-    jobs = [(relative, index, prompt, seed) for relative, prompt, seeds in sets for index, seed in enumerate(seeds)]
     with AtomicFolder(out_dir) as tmp:
-        images = generate_batches(pipe, [job[2] for job in jobs], [job[3] for job in jobs], steps=steps,
-                                  guidance_scale=guidance_scale, resolution=resolution, batch_size=batch_size,
-                                  log=log)
-        for (relative, index, _, _), image in zip(jobs, images):
-            (tmp / relative).mkdir(parents=True, exist_ok=True)
-            image.save(tmp / relative / f"{index:03d}.png")
-        log(f"{len(images)} images of {len(sets)} prompt(s) -> {out_dir}")
+        write_sets(pipe, sets, tmp, steps=steps, guidance_scale=guidance_scale, resolution=resolution,
+                   batch_size=batch_size, log=log)
+        log(f"-> {out_dir}")
+
+
+def write_sets(pipe, sets: list[tuple[str, str, list[int]]], folder: Path, *, steps: int, guidance_scale: float,
+               resolution: int, batch_size: int, log=print) -> None:
+    """generate_sets' work, into an existing `folder` (not atomic by itself)."""
+    jobs = [(relative, index, prompt, seed) for relative, prompt, seeds in sets for index, seed in enumerate(seeds)]
+    images = generate_batches(pipe, [job[2] for job in jobs], [job[3] for job in jobs], steps=steps,
+                              guidance_scale=guidance_scale, resolution=resolution, batch_size=batch_size, log=log)
+    for (relative, index, _, _), image in zip(jobs, images):
+        (folder / relative).mkdir(parents=True, exist_ok=True)
+        image.save(folder / relative / f"{index:03d}.png")
+    log(f"{len(images)} images of {len(sets)} prompt(s)")

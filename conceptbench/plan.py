@@ -15,6 +15,7 @@ from .world import BUILTIN_WORLD, weights_version
 from .world.vocabulary import parse_prompt
 
 REFERENCE = "_reference"  # the metrics "method" of the reference levels; never a valid method name
+SNAPSHOT_MARK = "@step"  # "lora@step50": method lora's snapshot at step 50 in the tables; never in a method name
 # Seeds of the second baseline half start this far above the first, so the two halves never share a seed.
 SECOND_HALF_OFFSET = 1_000_000
 
@@ -145,6 +146,29 @@ class Plan:
         used = {pid for c in self.concepts if self.class_slug(c) == cls for pid in self.concept_prompts(c)}
         return [pid for pid in self.prompts if pid in used]
 
+    def eval_steps(self, method: str) -> list[int]:
+        return list(self.methods[method]["eval_steps"])
+
+    def snapshot_sets(self, concept: str, method: str) -> list[list]:
+        """method_sets for every snapshot, in folders snapshots/step<N>/<prompt>, beside the final images."""
+        return [[f"snapshots/step{step}/{folder}", prompt, seeds] for step in self.eval_steps(method)
+                for folder, prompt, seeds in self.method_sets(concept, method)]
+
+    def image_feature_sets(self, concept: str, method: str) -> dict[str, str]:
+        """Feature key -> image folder: "<prompt>" for the final images, "step<N>/<prompt>" for the snapshots'."""
+        sets = {pid: pid for pid in self.concept_prompts(concept)}
+        for step in self.eval_steps(method):
+            sets.update({f"step{step}/{pid}": f"snapshots/step{step}/{pid}" for pid in self.concept_prompts(concept)})
+        return sets
+
+    def has_snapshots(self) -> bool:
+        return any(self.eval_steps(m) for m in self.methods)
+
+    def tradeoff_paths(self) -> dict[str, dict[int, str]]:
+        """Per method with eval_steps: {step: its rows' method name}, the snapshots' and the final artifact's."""
+        return {m: {**{s: f"{m}{SNAPSHOT_MARK}{s}" for s in self.eval_steps(m)}, self.methods[m]["steps"]: m}
+                for m in self.methods if self.eval_steps(m)}
+
     def method_sets(self, concept: str, method: str) -> list[list]:
         """[folder, prompt, seeds] per prompt; the seeds are the same for every method (paired comparison)."""
         phrase = self.concept_phrase(concept, method)
@@ -207,6 +231,8 @@ class Plan:
         outputs += ["results/summary/metrics.csv", "results/summary/metrics.md"]
         outputs += [f"results/summary/similarity_{f}.{ext}" for f in self.scatter_families() for ext in ("png", "svg")]
         outputs += [f"results/summary/grids/{c}.png" for c in self.concepts]
+        if self.has_snapshots():
+            outputs += [f"results/summary/tradeoff_{f}.{ext}" for f in self.scatter_families() for ext in ("png", "svg")]
         if self.cfg["base_model"] == BUILTIN_WORLD:
             outputs += ["results/summary/world_quality.md"]
         return outputs

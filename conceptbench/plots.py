@@ -117,6 +117,24 @@ def similarity_scatter(
             markeredgecolor="black", markeredgewidth=0.6, label=method,
         )
 
+    _reference_lines(ax, wide, sub, x_metric, y_metric)
+    n_concepts = points["concept"].nunique()
+    ax.set_xlabel(_axis_label(x_metric))
+    ax.set_ylabel(_axis_label(y_metric))
+    ax.set_title(f"{title}\nmean over {n_concepts} concept{'s' if n_concepts != 1 else ''}, "
+                 f"bars: {ERROR_BARS[error_bars]}", fontsize=11)
+    ax.grid(True, alpha=0.3)
+    ax.legend(title="method", fontsize=8, title_fontsize=9, loc="best", framealpha=0.85)
+
+    for path in out_paths:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=150)
+    plt.close(fig)
+
+
+def _reference_lines(ax, wide: pd.DataFrame, sub: pd.DataFrame, x_metric: str, y_metric: str) -> None:
+    """The reference levels as dashed lines: targets vs targets in x, base vs base in y (where comparable)."""
     ref = wide[wide["method"] == REFERENCE_METHOD]
     ref_style = dict(color="0.35", linestyle="--", linewidth=1.0, zorder=0)
     if not ref.empty and comparable_reference(sub, x_metric) and ref[x_metric].notna().any():
@@ -132,19 +150,64 @@ def similarity_scatter(
                     xytext=(3, 3), textcoords="offset points", ha="left", va="bottom",
                     fontsize=8, color="0.35")
 
-    n_concepts = points["concept"].nunique()
+
+# --------------------------------------------------------------------------- trade-off paths
+
+
+def tradeoff_plot(metrics: pd.DataFrame, x_metric: str, y_metric: str, paths: dict[str, dict[int, str]],
+                  out_paths: list[Path], title: str) -> dict[str, list[tuple[int, float, float]]]:
+    """Each method's path through the image-vs-prompt plane over training: one point per evaluated step.
+
+    `paths` maps a method to {step: the `method` value of that step's rows in `metrics`} (its snapshots and
+    its final artifact). Points are means over concepts with 95% bootstrap intervals (uncertainty.method_summary),
+    joined in step order and labelled with their step; the reference levels are dashed as in the scatter.
+    Returns the points drawn: {method: [(step, x, y), ...]}.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    from conceptbench.uncertainty import method_summary
+
+    _check_tidy(metrics)
+    sub = metrics[metrics["metric"].isin([x_metric, y_metric])]
+    summary = method_summary(sub).set_index(["method", "metric"])
+    colours = dict(zip(paths, sns.color_palette("colorblind", len(paths))))
+    fig, ax = plt.subplots(figsize=(6.4, 5.0), layout="constrained")
+    drawn = {}
+    for method, by_step in paths.items():
+        steps = [s for s in sorted(by_step) if all((by_step[s], m) in summary.index for m in (x_metric, y_metric))]
+        if not steps:
+            continue
+        rows = {m: [summary.loc[(by_step[s], m)] for s in steps] for m in (x_metric, y_metric)}
+        x, y = (np.array([r["mean"] for r in rows[m]]) for m in (x_metric, y_metric))
+        err = {m: np.array([[max(r["mean"] - r["ci_low"], 0.0) for r in rows[m]],
+                            [max(r["ci_high"] - r["mean"], 0.0) for r in rows[m]]]) for m in (x_metric, y_metric)}
+        ax.errorbar(x, y, xerr=np.nan_to_num(err[x_metric]), yerr=np.nan_to_num(err[y_metric]), fmt="-o", ms=6,
+                    color=colours[method], elinewidth=0.8, capsize=2, markeredgecolor="black", markeredgewidth=0.5,
+                    label=method)
+        drawn[method] = list(zip(steps, x.tolist(), y.tolist()))
+        for xi, yi, step in zip(x, y, steps):
+            ax.annotate(str(step), (xi, yi), xytext=(4, 4), textcoords="offset points", fontsize=7,
+                        color=colours[method])
+    if not drawn:
+        raise ValueError(f"no method has {x_metric!r} and {y_metric!r} rows at its evaluated steps")
+    wide = sub.pivot_table(index=["concept", "method"], columns="metric", values="value", aggfunc="mean")
+    _reference_lines(ax, wide.reset_index(), sub, x_metric, y_metric)
+    n_concepts = sub["concept"].nunique()
     ax.set_xlabel(_axis_label(x_metric))
     ax.set_ylabel(_axis_label(y_metric))
-    ax.set_title(f"{title}\nmean over {n_concepts} concept{'s' if n_concepts != 1 else ''}, "
-                 f"bars: {ERROR_BARS[error_bars]}", fontsize=11)
+    ax.set_title(f"{title}\nmean over {n_concepts} concept{'s' if n_concepts != 1 else ''}, labels: training step, "
+                 "bars: 95% bootstrap CI", fontsize=11)
     ax.grid(True, alpha=0.3)
     ax.legend(title="method", fontsize=8, title_fontsize=9, loc="best", framealpha=0.85)
-
     for path in out_paths:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=150)
     plt.close(fig)
+    return drawn
 
 
 # --------------------------------------------------------------------------- image grid

@@ -1,6 +1,7 @@
 """Train one method on one concept: the whole job behind the `train` rule, testable without Snakemake.
 
-Writes into `out_dir` the method's artifact, `loss.csv` (step, loss, lr) and `metadata.json`. The resumable
+Writes into `out_dir` the method's artifact, `loss.csv` (step, loss, lr), `metadata.json`, and for each of the
+method's `eval_steps` a snapshot artifact in `snapshots/step<N>/` (loaded the same way). The resumable
 state lives in `state_dir`, beside the output, so Snakemake's clean-up of a failed job never deletes it. Once the
 run has finished, `state_dir` keeps only hard links to its outputs: a job killed after its last step but before
 it could report success (a SLURM time limit in that gap) loses `out_dir` to that clean-up, and its retry restores
@@ -50,6 +51,12 @@ def training_code_digest() -> str:
 
 
 FINISHED_RECORD, FINISHED_OUTPUTS = "finished.json", "finished"
+SNAPSHOTS = "snapshots"
+
+
+def snapshot_dir(checkpoint_dir: str | Path, step: int) -> Path:
+    """Where the snapshot of a training at `step` lives inside its output (and, while training, its state)."""
+    return Path(checkpoint_dir) / SNAPSHOTS / f"step{step}"
 
 
 def _link_or_copy(source: str, destination: str) -> None:
@@ -119,13 +126,27 @@ def train_concept(*, base_model: str | Path, targets_dir: str | Path, class_imag
         return json.loads((out_dir / "metadata.json").read_text())
     pipe = load_pipeline(base_model)
     setup = method.prepare(pipe, concept_name, class_noun, params)
+
+    def save_snapshot(step: int) -> None:
+        # Into the state folder (kept when the job fails), atomically; training goes on at full precision, so
+        # a snapshot is never converted to half precision in place.
+        final, partial = snapshot_dir(state_dir, step), snapshot_dir(state_dir, step).with_suffix(".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        method.save(pipe, setup, partial, {**params, "save_half_precision": False})
+        shutil.rmtree(final, ignore_errors=True)
+        partial.rename(final)
+        log(f"snapshot at step {step} -> {final}")
+
     log(f"training {method_name} ({params['type']}) on {concept_name}: {len(setup.trainable)} trainable tensors, "
         f"{sum(p.numel() for p in setup.trainable.values()):,} parameters, {params['steps']} steps")
     rows, attempts = run_training(pipe, setup, training_config(params), instance_images, class_images,
-                        state_dir=state_dir, run_id=run_id, log=log, device=device)
+                        state_dir=state_dir, run_id=run_id, log=log, device=device, snapshot=save_snapshot)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     method.save(pipe, setup, out_dir, params)
+    for step in params["eval_steps"]:
+        shutil.copytree(snapshot_dir(state_dir, step), snapshot_dir(out_dir, step), copy_function=_link_or_copy)
     write_loss_log(out_dir / "loss.csv", rows)
     metadata = {
         "concept": concept_name, "class_noun": class_noun, "method": method_name, "hyperparameters": params,

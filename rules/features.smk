@@ -36,7 +36,7 @@ rule features_images:
     output:
         features=PLAN.feature_files("images/{concept}/{method}"),
     params:
-        sets=lambda wc: {pid: pid for pid in PLAN.concept_prompts(wc.concept)},
+        sets=lambda wc: PLAN.image_feature_sets(wc.concept, wc.method),
         sources=PLAN.extractor_sources(),
         device=PLAN.cfg["device"],
         world_weights=PLAN.world_weights(),

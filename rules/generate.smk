@@ -10,6 +10,8 @@ rule generate:
         directory("results/images/{concept}/{method}"),
     params:
         sets=lambda wc: PLAN.method_sets(wc.concept, wc.method),
+        # The snapshots' images (eval_steps) come from the same job: a new eval step retrains the method anyway.
+        snapshot_sets=lambda wc: PLAN.snapshot_sets(wc.concept, wc.method),
         method=lambda wc: PLAN.methods[wc.method],
         base_model=lambda wc, input: PLAN.base_model(input),
         generation=PLAN.generation(),
@@ -36,6 +38,7 @@ rule baselines:
         directory("results/baselines/{cls}"),
     params:
         sets=lambda wc: PLAN.baseline_sets(wc.cls),
+        snapshot_sets=[],
         method=None,
         base_model=lambda wc, input: PLAN.base_model(input),
         generation=PLAN.generation(),

@@ -11,6 +11,7 @@ rule metrics:
         extractors=PLAN.extractors,
         metrics=PLAN.cfg["metrics"],
         context_ids=lambda wc: PLAN.context_ids(wc.concept),
+        eval_steps=lambda wc: [] if wc.method == REFERENCE else PLAN.eval_steps(wc.method),
         reference=lambda wc: wc.method == REFERENCE,
         oracle=lambda wc: PLAN.oracle_task(wc.concept),
         bootstrap_samples=PLAN.cfg["bootstrap_samples"],

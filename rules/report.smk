@@ -25,6 +25,30 @@ rule scatter:
         "../scripts/scatter.py"
 
 
+rule tradeoff:
+    input:
+        "results/summary/metrics.csv",
+    output:
+        png=report("results/summary/tradeoff_{family}.png", caption="../report/tradeoff.rst", category="Figures"),
+        svg="results/summary/tradeoff_{family}.svg",
+    params:
+        paths=PLAN.tradeoff_paths(),
+        provenance=PLAN.provenance(),
+    wildcard_constraints:
+        family="|".join(metric_axes()),
+    log:
+        "logs/tradeoff/{family}.log",
+    benchmark:
+        "benchmarks/tradeoff/{family}.tsv"
+    threads: 1
+    resources:
+        **PLAN.resources("tradeoff", 10, 2000),
+    conda:
+        ENV
+    script:
+        "../scripts/tradeoff.py"
+
+
 rule grid:
     input:
         images=lambda wc: [f"results/images/{wc.concept}/{m}" for m in PLAN.methods],

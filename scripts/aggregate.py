@@ -1,5 +1,5 @@
-"""Rule aggregate: all metric rows in one CSV, the per-method summary with confidence intervals, the paired
-comparisons between methods, and a Markdown page of both."""
+"""Rule aggregate: all metric rows in one CSV (the snapshots' too, as `<method>@step<N>`), the per-method summary
+with confidence intervals, the paired comparisons between methods, and a Markdown page of both (final artifacts)."""
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the checkout's library, also inside conda envs
@@ -7,6 +7,7 @@ sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the checkout's library, also 
 import pandas as pd
 
 from conceptbench.jobs import start_job
+from conceptbench.plan import SNAPSHOT_MARK
 from conceptbench.plots import comparisons_markdown, metrics_markdown
 from conceptbench.uncertainty import method_summary, paired_comparisons
 
@@ -16,6 +17,7 @@ table = pd.concat([pd.read_csv(path) for path in snakemake.input.tables], ignore
 table = table.sort_values(["concept", "method", "metric"], kind="stable")
 table["base_model"] = snakemake.params.base_model  # where the numbers come from, in every row
 table.to_csv(snakemake.output.table, index=False)
+table = table[~table["method"].str.contains(SNAPSHOT_MARK, regex=False)]  # the trade-off plots show the snapshots
 
 summary = method_summary(table, samples=samples)
 summary.to_csv(snakemake.output.summary, index=False)

@@ -1,20 +1,41 @@
-"""Rules generate and baselines: every prompt's image set from one loaded model (a method's, or the base model)."""
+"""Rules generate and baselines: every prompt's image set from one loaded model (a method's, or the base model);
+for a method with eval_steps, also from each of its snapshots, into snapshots/step<N>/."""
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the checkout's library, also inside conda envs
 
-from conceptbench.generate import generate_sets, pick_device, use_scheduler
+from itertools import groupby
+from pathlib import Path
+
+from conceptbench.files import AtomicFolder
+from conceptbench.generate import pick_device, use_scheduler, write_sets
 from conceptbench.jobs import start_job
 from conceptbench.methods import get_method
 from conceptbench.models import load_pipeline
+from conceptbench.train import snapshot_dir
 
 log = start_job(snakemake)
 p = snakemake.params
-if p.method is None:
-    pipe = load_pipeline(p.base_model)
-else:
-    pipe = get_method(p.method["type"]).load(p.base_model, snakemake.input.checkpoint, p.method)
-pipe = use_scheduler(pipe, p.generation["scheduler"]).to(pick_device(p.device))
 g = p.generation
-generate_sets(pipe, [tuple(s) for s in p.sets], snakemake.output[0], steps=g["steps"],
-              guidance_scale=g["guidance_scale"], resolution=g["resolution"], batch_size=g["batch_size"], log=log)
+
+
+def load(checkpoint):
+    if p.method is None:
+        pipe = load_pipeline(p.base_model)
+    else:
+        pipe = get_method(p.method["type"]).load(p.base_model, checkpoint, p.method)
+    return use_scheduler(pipe, g["scheduler"]).to(pick_device(p.device))
+
+
+def step_of(image_set):
+    return int(Path(image_set[0]).parts[1].removeprefix("step"))  # snapshots/step<N>/<prompt>
+
+
+settings = dict(steps=g["steps"], guidance_scale=g["guidance_scale"], resolution=g["resolution"],
+                batch_size=g["batch_size"], log=log)
+with AtomicFolder(snakemake.output[0]) as out:
+    write_sets(load(snakemake.input.get("checkpoint")), [tuple(s) for s in p.sets], out, **settings)
+    for step, sets in groupby(p.snapshot_sets, key=step_of):
+        log(f"snapshot at step {step}")
+        write_sets(load(snapshot_dir(snakemake.input.checkpoint, step)), [tuple(s) for s in sets], out, **settings)
+log(f"-> {snakemake.output[0]}")

@@ -1,5 +1,5 @@
-"""Rule metrics: tidy scores for one concept x method with bootstrap intervals, and each image's own score; or the
-reference levels (method `_reference`)."""
+"""Rule metrics: tidy scores for one concept x method with bootstrap intervals (also for each of its snapshots,
+as method `<method>@step<N>`), and each image's own score; or the reference levels (method `_reference`)."""
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the checkout's library, also inside conda envs
@@ -13,6 +13,7 @@ from conceptbench.feature_files import features_metadata, load_features
 from conceptbench.jobs import start_job
 from conceptbench.metrics import (METHOD_BASELINE_HALF, REFERENCE_HALVES, OracleTask, concept_method_metrics,
                                   per_image_scores, reference_metrics)
+from conceptbench.plan import SNAPSHOT_MARK
 from conceptbench.replicates import concept_method_replicates, reference_replicates
 from conceptbench.uncertainty import draw_rows, with_intervals
 
@@ -57,15 +58,19 @@ if p.reference:
     scores = []
 else:
     images = per_extractor(inp.images)
-    plain = {e: f["plain"] for e, f in images.items()}
-    context = {e: {pid: f[pid] for pid in p.context_ids} for e, f in images.items()}
     common = dict(target_feats=targets, baseline_feats=half[METHOD_BASELINE_HALF],  # never the half that shares
                   text_feats=text, metric_list=p.metrics, oracle=oracle)           # the method's seeds
-    rows = concept_method_metrics(wc.concept, wc.method, image_feats=plain, context_feats=context, **common)
-    drawn = draw_rows(rng, sizes(plain, context), p.bootstrap_samples)
-    rows = with_intervals(rows, concept_method_replicates(image_feats=plain, context_feats=context, rows=drawn,
-                                                          **common))
-    scores = per_image_scores(wc.concept, wc.method, image_feats=plain, context_feats=context, **common)
+    rows, scores = [], []
+    # The final artifact (feature keys "<prompt>"), then each snapshot ("step<N>/<prompt>"), the same draws for all.
+    for name, prefix in [(wc.method, ""), *((f"{wc.method}{SNAPSHOT_MARK}{s}", f"step{s}/") for s in p.eval_steps)]:
+        plain = {e: f[f"{prefix}plain"] for e, f in images.items()}
+        context = {e: {pid: f[f"{prefix}{pid}"] for pid in p.context_ids} for e, f in images.items()}
+        found = concept_method_metrics(wc.concept, name, image_feats=plain, context_feats=context, **common)
+        drawn = draw_rows(np.random.default_rng(0), sizes(plain, context), p.bootstrap_samples)
+        rows += with_intervals(found, concept_method_replicates(image_feats=plain, context_feats=context, rows=drawn,
+                                                                **common))
+        if not prefix:  # the paired comparisons are between final artifacts
+            scores = per_image_scores(wc.concept, name, image_feats=plain, context_feats=context, **common)
 log(f"{p.bootstrap_samples} bootstrap samples of the generated images for the intervals")
 pd.DataFrame(rows, columns=ROW_COLUMNS).to_csv(snakemake.output.table, index=False)
 pd.DataFrame(scores, columns=SCORE_COLUMNS).to_csv(snakemake.output.scores, index=False)

@@ -29,7 +29,8 @@ pytestmark = pytest.mark.workflow
 C = 2  # concepts: blue_dog, red_toy
 M = 3  # methods: textual_inversion, dreambooth, lora
 K = 2  # class nouns: dog, toy robot
-DOWNSTREAM = {"aggregate": 1, "scatter": 3, "all": 1}  # one table, the clip, fid and kid scatter plots, the target
+# One table, the clip, fid and kid scatter plots and trade-off paths, the target.
+DOWNSTREAM = {"aggregate": 1, "scatter": 3, "tradeoff": 3, "all": 1}
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +127,18 @@ def test_changing_one_method_runs_that_method_alone(run_dir, show):
     assert all("Params have changed" in job.reason for job in plan.of("train")), plan.details()
 
 
+def test_adding_an_eval_step_runs_only_that_method(run_dir, show):
+    def edit(cfg):
+        cfg["methods"]["dreambooth"]["eval_steps"].append(75)
+
+    with changed(run_dir, edit_config=edit):
+        plan = dry_run(run_dir)
+    show("dreambooth eval_steps [25, 50] -> [25, 50, 75]", plan)
+    # The snapshot is saved while training: that method trains again; its final artifact comes out the same.
+    assert_plan(plan, {"train": C, "generate": C, "features_images": C, "metrics": C, "grid": C, **DOWNSTREAM})
+    assert plan.wildcard_values("method") == {"dreambooth"}, plan.details()
+
+
 def test_changing_the_metric_list_recomputes_metrics_only(run_dir, show):
     def edit(cfg):
         cfg["metrics"].remove("text_alignment_clip")  # in no scatter plot; the clip extractor stays in use
@@ -208,7 +221,7 @@ def test_shared_intermediates_are_computed_once_whatever_the_methods(tmp_path, s
         assert plan.counts["train"] == plan.counts["generate"] == C * n
         assert plan.counts["features_images"] == C * n
         assert plan.counts["metrics"] == C * (n + 1)
-    assert len(plans[3].jobs) == 44, plans[3].summary()  # the default DAG
+    assert len(plans[3].jobs) == 47, plans[3].summary()  # the default DAG
 
     # Two concepts of one class share its class images, baselines and their features.
     second_dog = workdir / "data" / "demo" / "green_dog"

@@ -89,3 +89,45 @@ def test_unknown_method_type_lists_known_ones():
 def test_setting_of_another_method_type_is_rejected():
     with pytest.raises(ValueError, match="rank"):
         method_params({"type": "dreambooth", "rank": 4})
+
+
+@pytest.mark.parametrize("method_type", ["textual_inversion", "dreambooth", "lora"])
+def test_a_snapshot_is_the_artifact_a_shorter_training_saves(tmp_path, tiny_model, dog_targets, method_type):
+    """eval_steps: the snapshot at step 3 of a 6-step run equals, weight for weight, a 3-step run's artifact, and
+    loads with the method's stock call; the 6-step artifact is the one a run without snapshots saves."""
+    from conceptbench.train import snapshot_dir
+
+    # DreamBooth saved in half precision at the end: the snapshot keeps full precision (training goes on).
+    long_out, params = _train(tmp_path / "long", tiny_model, dog_targets, method_type, eval_steps=[3],
+                              **({"save_half_precision": True} if method_type == "dreambooth" else {}))
+    short_out, _ = _train(tmp_path / "short", tiny_model, dog_targets, method_type, steps=3)
+    snapshot = snapshot_dir(long_out, 3)
+    weights = sorted(short_out.rglob("*.safetensors"))
+    assert weights and [p.relative_to(short_out) for p in weights] == sorted(
+        p.relative_to(snapshot) for p in snapshot.rglob("*.safetensors"))
+    for path in weights:
+        ours, theirs = load_file(str(snapshot / path.relative_to(short_out))), load_file(str(path))
+        assert ours.keys() == theirs.keys()
+        for key in ours:
+            torch.testing.assert_close(ours[key], theirs[key], rtol=0, atol=0)
+    prompt = f"a photo of {get_method(method_type).concept_phrase('blue_dog', 'dog', params)}"
+    method = get_method(method_type)
+    np.testing.assert_array_equal(_generate(method.load(tiny_model, snapshot, params), prompt),
+                                  _generate(method.load(tiny_model, short_out, params), prompt))
+    # The final artifact is the 6-step one, not the snapshot.
+    final = load_file(str(next(long_out.glob("*.safetensors")) if method_type != "dreambooth"
+                          else long_out / "unet" / "diffusion_pytorch_model.safetensors"))
+    early = load_file(str(next(snapshot.glob("*.safetensors")) if method_type != "dreambooth"
+                          else snapshot / "unet" / "diffusion_pytorch_model.safetensors"))
+    assert any(not torch.equal(final[k].float(), early[k].float()) for k in final)
+    # Saving snapshots leaves the training as it was: the final artifact equals a run without eval_steps.
+    plain_out, _ = _train(tmp_path / "plain", tiny_model, dog_targets, method_type,
+                          **({"save_half_precision": True} if method_type == "dreambooth" else {}))
+    for path in sorted(plain_out.rglob("*.safetensors")):
+        assert path.read_bytes() == (long_out / path.relative_to(plain_out)).read_bytes(), path
+
+
+def test_eval_steps_must_come_before_the_last_step():
+    with pytest.raises(ValueError, match=r"eval_steps \[6, 9\] are not below steps \(6\)"):
+        method_params({"type": "lora", "steps": 6, "eval_steps": [3, 6, 9]})
+    assert method_params({"type": "lora", "steps": 6, "eval_steps": [4, 2]})["eval_steps"] == [2, 4]

@@ -392,3 +392,35 @@ def test_per_image_scores_average_to_the_metric(feats):
         assert mine["value"].mean() == pytest.approx(rows[metric]["value"]), metric
         assert len(mine) == rows[metric]["n"] and not mine.duplicated(["prompt", "image"]).any()
     assert not any(is_per_image(m) for m in METRIC_NAMES if "_fid_" in m or "_kid_" in m)
+
+
+def test_subject_similarity_is_dreambenchs_mean_over_every_context_image_and_photo(feats):
+    rows = concept_method_metrics("dog", "lora", feats["image_feats"], feats["target_feats"], feats["context_feats"],
+                                  feats["baseline_feats"], None, ["subject_similarity_dino", "subject_similarity_clip"])
+    by = {r["metric"]: r for r in rows}
+    for ex in ("dino", "clip"):
+        # Brute force, one pair at a time: every context image (12) against every target photo (6).
+        images = [x for p in PROMPTS for x in feats["context_feats"][ex][p]]
+        cosines = [x @ t / np.linalg.norm(x) / np.linalg.norm(t) for x in images for t in feats["target_feats"][ex]]
+        assert len(cosines) == 12 * 6
+        assert by[f"subject_similarity_{ex}"]["value"] == pytest.approx(np.mean(cosines), rel=1e-12)
+        assert by[f"subject_similarity_{ex}"]["n"] == 12
+    # The plain prompt's images play no part.
+    other_plain = {ex: -f for ex, f in feats["image_feats"].items()}
+    again = concept_method_metrics("dog", "lora", other_plain, feats["target_feats"], feats["context_feats"],
+                                   feats["baseline_feats"], None, ["subject_similarity_dino"])
+    assert again[0]["value"] == by["subject_similarity_dino"]["value"]
+    # Per image: one score per context image, whose mean is the metric.
+    scores = per_image_scores("dog", "lora", feats["image_feats"], feats["target_feats"], feats["context_feats"],
+                              feats["baseline_feats"], None, ["subject_similarity_dino"])
+    assert [s["prompt"] for s in scores] == [p for p in PROMPTS for _ in range(4)]
+    assert np.mean([s["value"] for s in scores]) == pytest.approx(by["subject_similarity_dino"]["value"])
+
+
+def test_subject_similarity_reference_is_dreambenchs_real_images_row(feats):
+    rows = reference_metrics("dog", feats["target_feats"], feats["baseline_feats"], feats["baseline_b"],
+                             ["subject_similarity_dino"])
+    targets = feats["target_feats"]["dino"]
+    pairs = [a @ b / np.linalg.norm(a) / np.linalg.norm(b)
+             for i, a in enumerate(targets) for j, b in enumerate(targets) if i != j]
+    assert rows[0]["value"] == pytest.approx(np.mean(pairs), rel=1e-12) and rows[0]["n"] == 6

@@ -80,3 +80,23 @@ def test_context_prompts_per_kind_pick_each_concepts_list():
 def test_one_context_list_serves_every_kind():
     plan = _plan()
     assert plan.context_ids("blue_dog") == plan.context_ids("red_toy") == [p for p in plan.prompts if p != "plain"]
+
+
+def test_eval_steps_add_snapshot_sets_feature_keys_and_tradeoff_plots():
+    raw = yaml.safe_load((REPO / "config.yaml").read_text())
+    for entry in raw["methods"].values():
+        entry.pop("eval_steps", None)
+    raw["methods"]["lora"]["eval_steps"] = [150, 75]
+    plan = Plan(raw, REPO)
+    final = plan.method_sets("blue_dog", "lora")
+    snapshots = plan.snapshot_sets("blue_dog", "lora")
+    # The same prompts and seeds as the final images, per step in order, in snapshots/step<N>/<prompt>.
+    assert snapshots == [[f"snapshots/step{step}/{folder}", prompt, seeds] for step in (75, 150)
+                         for folder, prompt, seeds in final]
+    assert plan.snapshot_sets("blue_dog", "dreambooth") == []
+    keys = plan.image_feature_sets("blue_dog", "lora")
+    assert keys["step75/plain"] == "snapshots/step75/plain" and keys["plain"] == "plain" and len(keys) == 3 * len(final)
+    assert plan.tradeoff_paths() == {"lora": {75: "lora@step75", 150: "lora@step150", 300: "lora"}}
+    assert "results/summary/tradeoff_kid.png" in plan.all_outputs()
+    raw["methods"]["lora"].pop("eval_steps")
+    assert not any("tradeoff" in path for path in Plan(raw, REPO).all_outputs())

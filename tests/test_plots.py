@@ -4,7 +4,8 @@ import pytest
 from PIL import Image
 
 from conceptbench.metrics import metric_axes
-from conceptbench.plots import comparable_reference, grid_size, image_grid, metrics_markdown, similarity_scatter
+from conceptbench.plots import (comparable_reference, grid_size, image_grid, metrics_markdown, similarity_scatter,
+                               tradeoff_plot)
 
 METHODS = ["textual_inversion", "dreambooth", "lora"]
 CONCEPTS = ["dog", "backpack"]
@@ -114,3 +115,26 @@ def test_metrics_markdown_with_intervals(tidy):
     mean, low, high = (float(x) for x in cell.replace("[", "").replace("]", "").replace(",", "").split())
     assert mean == 0.9 and low == pytest.approx(0.9 - 0.01 / 2**0.5, abs=0.002)
     assert high == pytest.approx(0.9 + 0.01 / 2**0.5, abs=0.002)
+
+
+def test_tradeoff_plot_draws_each_methods_path_in_step_order(tidy, tmp_path):
+    # Snapshots of lora at steps 10 and 20 (its final artifact at 30): image similarity up, prompt similarity down.
+    snapshots = []
+    for step, shift in ((10, -0.2), (20, -0.1)):
+        rows = tidy[tidy["method"] == "lora"].copy()
+        rows["method"] = f"lora@step{step}"
+        rows.loc[rows["metric"] == "image_similarity_clip", "value"] += shift
+        rows.loc[rows["metric"] == "prompt_similarity_clip", "value"] -= shift
+        snapshots.append(rows)
+    table = pd.concat([tidy, *snapshots], ignore_index=True)
+    paths = [tmp_path / "tradeoff.png", tmp_path / "tradeoff.svg"]
+    drawn = tradeoff_plot(table, "image_similarity_clip", "prompt_similarity_clip",
+                          {"lora": {30: "lora", 10: "lora@step10", 20: "lora@step20"}}, paths, "t")
+    assert [step for step, _, _ in drawn["lora"]] == [10, 20, 30]
+    final = tidy[(tidy["method"] == "lora")].groupby("metric")["value"].mean()
+    x, y = np.array([p[1] for p in drawn["lora"]]), np.array([p[2] for p in drawn["lora"]])
+    np.testing.assert_allclose(x, final["image_similarity_clip"] + np.array([-0.2, -0.1, 0.0]))
+    np.testing.assert_allclose(y, final["prompt_similarity_clip"] - np.array([-0.2, -0.1, 0.0]))
+    assert all(p.stat().st_size > 1000 for p in paths)
+    with pytest.raises(ValueError, match="evaluated steps"):
+        tradeoff_plot(table, "image_kid_inception", "prompt_similarity_dino", {"lora": {30: "lora"}}, paths, "t")

@@ -55,10 +55,11 @@ class Layout:
         self.extractors = sorted({m.rsplit("_", 1)[1] for m in self.metrics})
         self.image_names = {f"{i:03d}.png" for i in range(self.num_images)}
 
-    def check_image_set(self, folder, sub_sets=("",)):
-        """`folder` holds exactly one sub-folder per prompt id (each with `sub_sets`), each with the images."""
+    def check_image_set(self, folder, sub_sets=("",), extra=()):
+        """`folder` holds exactly one sub-folder per prompt id (each with `sub_sets`), each with the images, and
+        the `extra` entries."""
         assert folder.is_dir(), f"{folder} is missing"
-        assert sorted(p.name for p in folder.iterdir() if p.name != TIMESTAMP) == sorted(self.prompt_ids), folder
+        assert sorted(p.name for p in folder.iterdir() if p.name != TIMESTAMP) == sorted([*self.prompt_ids, *extra])
         for pid in self.prompt_ids:
             for sub in sub_sets:
                 images = {p.name for p in (folder / pid / sub).iterdir()}
@@ -89,7 +90,15 @@ def test_every_expected_output_exists(finished_default_run):
             checkpoint = results / "checkpoints" / concept / method
             for name in (ARTIFACT[params["type"]], "loss.csv", "metadata.json"):
                 assert (checkpoint / name).is_file() and (checkpoint / name).stat().st_size > 0, checkpoint / name
-            layout.check_image_set(results / "images" / concept / method)
+            # Every method of the default has eval_steps: a snapshot artifact and its images per step.
+            steps = params["eval_steps"]
+            assert steps and sorted(p.name for p in (checkpoint / "snapshots").iterdir()) == sorted(
+                f"step{s}" for s in steps)
+            for step in steps:
+                artifact = checkpoint / "snapshots" / f"step{step}" / ARTIFACT[params["type"]]
+                assert artifact.is_file() and artifact.stat().st_size > 0, artifact
+                layout.check_image_set(results / "images" / concept / method / "snapshots" / f"step{step}")
+            layout.check_image_set(results / "images" / concept / method, extra=["snapshots"])
     for cls in layout.classes:
         layout.check_image_set(results / "baselines" / cls, sub_sets=("a", "b"))
 
@@ -105,7 +114,8 @@ def test_every_expected_output_exists(finished_default_run):
     summary = results / "summary"
     for name in ["metrics.csv", "metrics.md", "world_quality.md", "world_quality.csv",
                  "summary.csv", "comparisons.csv",
-                 *(f"similarity_{f}.{ext}" for f in ("clip", "fid", "kid") for ext in ("png", "svg"))]:
+                 *(f"{plot}_{f}.{ext}" for plot in ("similarity", "tradeoff") for f in ("clip", "fid", "kid")
+                   for ext in ("png", "svg"))]:
         assert (summary / name).stat().st_size > 0, name
     for name in ("metrics.md", "world_quality.md"):
         assert "world" in (summary / name).read_text(), f"{name} does not say its numbers come from the world"
@@ -119,8 +129,9 @@ def test_metrics_table_has_every_concept_method_and_metric(finished_default_run)
     assert list(table.columns) == ["concept", "method", "metric", "value", "n", "ci_low", "ci_high", "base_model"]
     assert set(table.base_model) == {"builtin:world"}
     rows = set(zip(table.concept, table.method, table.metric))
-    expected = {(c, m, metric)
-                for c in layout.concepts for m in [*layout.methods, "reference"] for metric in layout.metrics}
+    snapshots = [f"{m}@step{s}" for m, params in layout.methods.items() for s in params["eval_steps"]]
+    expected = {(c, m, metric) for c in layout.concepts for m in [*layout.methods, *snapshots, "reference"]
+                for metric in layout.metrics}
     assert rows == expected, f"missing {sorted(expected - rows)}, unexpected {sorted(rows - expected)}"
     assert len(table) == len(expected), "duplicate rows"
     assert all(math.isfinite(v) for v in table.value)

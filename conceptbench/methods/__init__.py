@@ -34,6 +34,9 @@ COMMON_DEFAULTS = {
     "seed": 0,
     "checkpoint_every": 100,
     "mixed_precision": "no",
+    # Steps at which the training also saves a stock-loadable snapshot, evaluated like the final artifact
+    # (the trade-off curves); each must be below `steps`, which is always evaluated.
+    "eval_steps": [],
 }
 
 
@@ -53,4 +56,9 @@ def method_params(entry: dict) -> dict:
     if unknown:
         raise ValueError(f"method type {entry['type']!r} has no setting(s) {unknown}; "
                          f"allowed: {sorted(set(COMMON_DEFAULTS) | set(module.DEFAULTS))}")
+    late = [step for step in params["eval_steps"] if step >= params["steps"]]
+    if late:
+        raise ValueError(f"eval_steps {late} are not below steps ({params['steps']}), which is evaluated anyway; "
+                         "remove them or raise steps")
+    params["eval_steps"] = sorted(params["eval_steps"])
     return params

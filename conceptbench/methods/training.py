@@ -58,6 +58,7 @@ class TrainingConfig:
     max_grad_norm: float = 1.0
     prior_loss_weight: float = 1.0
     mixed_precision: str = "no"
+    eval_steps: tuple[int, ...] = ()
 
     @property
     def effective_lr(self) -> float:
@@ -186,13 +187,16 @@ def _latent_moments(vae, pixels: torch.Tensor, device, batch: int = 8) -> tuple[
 
 def run_training(pipe, setup: TrainingSetup, config: TrainingConfig, instance_images, class_images,
                  state_dir: Path, run_id: str, log: Callable[[str], None] = print,
-                 progress: bool = True, device: str = "auto") -> tuple[list[dict], list[dict]]:
+                 progress: bool = True, device: str = "auto",
+                 snapshot: Callable[[int], None] | None = None) -> tuple[list[dict], list[dict]]:
     """Train `setup.trainable` in place inside `pipe`; returns the loss log rows (step, loss, lr) and the
     attempts that made them (one per call: when it started, on which host, its first and last step, and the
     signal that stopped it), so that metadata.json keeps what the job logs of killed attempts lose.
 
     The state is saved to `state_dir` every `config.checkpoint_every` steps and when SIGTERM/SIGINT arrives
     (then TrainingInterrupted is raised). A later call with the same `run_id` resumes from that state.
+    `snapshot(step)` is called after each of `config.eval_steps`, before that step's state is saved: a state at
+    step s implies the snapshots up to s were written by this run.
     """
     from accelerate import Accelerator
     from tqdm.auto import tqdm
@@ -289,6 +293,8 @@ def run_training(pipe, setup: TrainingSetup, config: TrainingConfig, instance_im
             bar.update(1)
             done = step + 1
             attempt["to_step"] = done
+            if snapshot is not None and done in config.eval_steps:
+                snapshot(done)
             if stop.signal_name or (config.checkpoint_every > 0 and done % config.checkpoint_every == 0
                                     and done < config.steps):
                 attempt["stopped_by"] = stop.signal_name

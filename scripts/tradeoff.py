@@ -1,0 +1,20 @@
+"""Rule tradeoff: each method's path over its eval_steps through the image-vs-prompt similarity plane."""
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the checkout's library, also inside conda envs
+
+import pandas as pd
+
+from conceptbench.jobs import start_job
+from conceptbench.metrics import metric_axes
+from conceptbench.plots import tradeoff_plot
+
+log = start_job(snakemake)
+x_metric, y_metric = metric_axes()[snakemake.wildcards.family]
+title = f"{snakemake.wildcards.family.upper()}: image vs prompt similarity over training"
+if snakemake.params.provenance:
+    title += f"\n({snakemake.params.provenance['label']})"
+paths = {method: {int(step): name for step, name in steps.items()} for method, steps in snakemake.params.paths.items()}
+tradeoff_plot(pd.read_csv(snakemake.input[0]), x_metric, y_metric, paths, [snakemake.output.png, snakemake.output.svg],
+              title)
+log(f"wrote {snakemake.output.png}")
