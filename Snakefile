@@ -11,7 +11,7 @@ include: "rules/common.smk"
 
 wildcard_constraints:
     concept=NAME_PATTERN,
-    method=NAME_PATTERN,
+    method=RUN_PATTERN,  # a method entry, or one of its other training seeds (lora@seed1)
     cls=NAME_PATTERN,
     extractor="|".join(PLAN.extractors),
 

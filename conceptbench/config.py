@@ -42,6 +42,7 @@ DEFAULTS = {
     "plots": {"grid_thumb": 96, "error_bars": "ci"},
     "world_quality": {"images_per_caption": 2},
     "resources": {},
+    # "seeds": [0, 1, 2] trains every method entry once per training seed; absent: once, with the entry's seed.
 }
 
 

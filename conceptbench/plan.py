@@ -10,12 +10,12 @@ from .config import validate_config
 from .methods import get_method, method_params
 from .metrics import ORACLE_METRICS, metric_axes
 from .models import BUILTIN_TINY
+from .runs import run_name, snapshot_name, split_name
 from .prompts import PLAIN_ID, baseline_prompt, context_by_kind, context_templates, fill, prompt_ids
 from .world import BUILTIN_WORLD, weights_version
 from .world.vocabulary import parse_prompt
 
 REFERENCE = "_reference"  # the metrics "method" of the reference levels; never a valid method name
-SNAPSHOT_MARK = "@step"  # "lora@step50": method lora's snapshot at step 50 in the tables; never in a method name
 # Seeds of the second baseline half start this far above the first, so the two halves never share a seed.
 SECOND_HALF_OFFSET = 1_000_000
 
@@ -25,7 +25,12 @@ class Plan:
         cfg = validate_config(raw_config, base_dir)
         self.cfg = cfg
         self.concepts = cfg["_concepts"]
-        self.methods = {name: method_params(entry) for name, entry in cfg["methods"].items()}
+        # Method entries, and the runs the jobs train: one per entry and training seed (conceptbench/runs.py).
+        self.entries = {name: method_params(entry) for name, entry in cfg["methods"].items()}
+        self.methods = {}
+        for name, params in self.entries.items():
+            for seed in cfg.get("seeds") or [params["seed"]]:
+                self.methods[run_name(name, seed, params["seed"])] = {**params, "seed": seed}
         context = cfg["prompts"]["context"]
         self.prompts = prompt_ids(cfg["prompts"]["image"], context_templates(context))  # id -> template, all kinds
         ids = {template: pid for pid, template in self.prompts.items()}
@@ -165,9 +170,18 @@ class Plan:
         return any(self.eval_steps(m) for m in self.methods)
 
     def tradeoff_paths(self) -> dict[str, dict[int, str]]:
-        """Per method with eval_steps: {step: its rows' method name}, the snapshots' and the final artifact's."""
-        return {m: {**{s: f"{m}{SNAPSHOT_MARK}{s}" for s in self.eval_steps(m)}, self.methods[m]["steps"]: m}
-                for m in self.methods if self.eval_steps(m)}
+        """Per method entry with eval_steps: {step: its rows' method name once seeds are pooled}, the snapshots'
+        and the final artifact's."""
+        return {m: {**{s: snapshot_name(m, s) for s in p["eval_steps"]}, p["steps"]: m}
+                for m, p in self.entries.items() if p["eval_steps"]}
+
+    def own_seeds(self) -> dict[str, int]:
+        """Each method entry's own training seed: its runs' rows without a seed mark have it (runs.pool_seeds)."""
+        return {m: p["seed"] for m, p in self.entries.items()}
+
+    def grid_methods(self) -> list[str]:
+        """The runs shown in the image grids: those of each entry's own seed (the grid shows one image each)."""
+        return [run for run in self.methods if split_name(run)[1] is None]
 
     def method_sets(self, concept: str, method: str) -> list[list]:
         """[folder, prompt, seeds] per prompt; the seeds are the same for every method (paired comparison)."""

@@ -147,7 +147,8 @@ def paired_comparisons(scores: pd.DataFrame, metrics: pd.DataFrame, samples: int
 
     `scores`: per-image rows (concept, method, metric, prompt, image, value) of the per-image metrics; they pair
     by (concept, prompt, image), i.e. the same prompt and seed. `metrics`: the tidy per-concept rows; metrics
-    without per-image scores (FID, KID) pair by concept. The reference is not a method and is left out.
+    without per-image scores (FID, KID) pair by concept. With a `seed` column (training seeds, runs.pool_seeds)
+    the pairs are also of the same training seed. The reference is not a method and is left out.
     """
     from .metrics import REFERENCE_METHOD, is_per_image
 
@@ -158,10 +159,10 @@ def paired_comparisons(scores: pd.DataFrame, metrics: pd.DataFrame, samples: int
     out = []
     for metric in dict.fromkeys(metrics["metric"]):
         if is_per_image(metric) and not scores.empty:
-            unit, keys = "image", ["concept", "prompt", "image"]
+            unit, keys = "image", ["concept", *(["seed"] if "seed" in scores else []), "prompt", "image"]
             table = scores[scores["metric"] == metric].pivot_table(index=keys, columns="method", values="value")
         else:
-            unit, keys = "concept", ["concept"]
+            unit, keys = "concept", ["concept", *(["seed"] if "seed" in metrics else [])]
             table = metrics[metrics["metric"] == metric].pivot_table(index=keys, columns="method", values="value")
         for i, a in enumerate(methods):
             for b in methods[i + 1:]:

@@ -8,6 +8,7 @@ from conceptbench.config import ConfigError
 from conceptbench.config_file import ConfigFileError, read_config_file
 from conceptbench.metrics import metric_axes
 from conceptbench.names import NAME_PATTERN
+from conceptbench.runs import RUN_PATTERN
 from conceptbench.plan import REFERENCE, Plan
 
 # The embedded default, unless --configfile names a preset: a preset then stands alone instead of being merged

@@ -21,7 +21,7 @@ rule metrics:
         "benchmarks/metrics/{concept}/{method}.tsv"
     # `_reference` (targets vs targets, base vs base) can never clash with a method name, which starts alphanumeric.
     wildcard_constraints:
-        method=f"{REFERENCE}|{NAME_PATTERN}",
+        method=f"{REFERENCE}|{RUN_PATTERN}",
     threads: 1
     resources:
         **PLAN.resources("metrics", 10, 4000),
@@ -43,6 +43,7 @@ rule aggregate:
     params:
         provenance=PLAN.provenance(),
         base_model=PLAN.cfg["base_model"],
+        own_seeds=PLAN.own_seeds(),
         bootstrap_samples=PLAN.cfg["bootstrap_samples"],
     log:
         "logs/aggregate.log",

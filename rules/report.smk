@@ -10,6 +10,7 @@ rule scatter:
     params:
         provenance=PLAN.provenance(),
         error_bars=PLAN.cfg["plots"]["error_bars"],
+        own_seeds=PLAN.own_seeds(),
     wildcard_constraints:
         family="|".join(metric_axes()),
     log:
@@ -34,6 +35,7 @@ rule tradeoff:
     params:
         paths=PLAN.tradeoff_paths(),
         provenance=PLAN.provenance(),
+        own_seeds=PLAN.own_seeds(),
     wildcard_constraints:
         family="|".join(metric_axes()),
     log:
@@ -51,7 +53,7 @@ rule tradeoff:
 
 rule grid:
     input:
-        images=lambda wc: [f"results/images/{wc.concept}/{m}" for m in PLAN.methods],
+        images=lambda wc: [f"results/images/{wc.concept}/{m}" for m in PLAN.grid_methods()],
         baselines=lambda wc: f"results/baselines/{PLAN.class_slug(wc.concept)}",
         targets="results/targets/{concept}",
     output:
@@ -62,7 +64,7 @@ rule grid:
             labels={"concept": "{concept}"},
         ),
     params:
-        methods=list(PLAN.methods),
+        methods=PLAN.grid_methods(),
         prompts=lambda wc: PLAN.concept_prompts(wc.concept),
         thumb=PLAN.cfg["plots"]["grid_thumb"],
         # Only the label: the full text names the extractors, and dropping one must not redraw the grids.

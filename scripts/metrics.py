@@ -13,7 +13,7 @@ from conceptbench.feature_files import features_metadata, load_features
 from conceptbench.jobs import start_job
 from conceptbench.metrics import (METHOD_BASELINE_HALF, REFERENCE_HALVES, OracleTask, concept_method_metrics,
                                   per_image_scores, reference_metrics)
-from conceptbench.plan import SNAPSHOT_MARK
+from conceptbench.runs import snapshot_name
 from conceptbench.replicates import concept_method_replicates, reference_replicates
 from conceptbench.uncertainty import draw_rows, with_intervals
 
@@ -62,7 +62,7 @@ else:
                   text_feats=text, metric_list=p.metrics, oracle=oracle)           # the method's seeds
     rows, scores = [], []
     # The final artifact (feature keys "<prompt>"), then each snapshot ("step<N>/<prompt>"), the same draws for all.
-    for name, prefix in [(wc.method, ""), *((f"{wc.method}{SNAPSHOT_MARK}{s}", f"step{s}/") for s in p.eval_steps)]:
+    for name, prefix in [(wc.method, ""), *((snapshot_name(wc.method, s), f"step{s}/") for s in p.eval_steps)]:
         plain = {e: f[f"{prefix}plain"] for e, f in images.items()}
         context = {e: {pid: f[f"{prefix}{pid}"] for pid in p.context_ids} for e, f in images.items()}
         found = concept_method_metrics(wc.concept, name, image_feats=plain, context_feats=context, **common)

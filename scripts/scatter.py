@@ -7,7 +7,7 @@ import pandas as pd
 
 from conceptbench.jobs import start_job
 from conceptbench.metrics import metric_axes
-from conceptbench.plan import SNAPSHOT_MARK
+from conceptbench.runs import method_rows
 from conceptbench.plots import similarity_scatter
 
 log = start_job(snakemake)
@@ -15,8 +15,8 @@ x_metric, y_metric = metric_axes()[snakemake.wildcards.family]
 title = f"{snakemake.wildcards.family.upper()}: image vs prompt similarity"
 if snakemake.params.provenance:
     title += f"\n({snakemake.params.provenance['label']})"
-table = pd.read_csv(snakemake.input[0])
-table = table[~table["method"].str.contains(SNAPSHOT_MARK, regex=False)]  # final artifacts; snapshots: rule tradeoff
+# The final artifacts, training seeds pooled (the snapshots are rule tradeoff's).
+table = method_rows(pd.read_csv(snakemake.input[0]), snakemake.params.own_seeds)
 similarity_scatter(table, x_metric, y_metric,
                    [snakemake.output.png, snakemake.output.svg], title, snakemake.params.error_bars)
 log(f"wrote {snakemake.output.png}")

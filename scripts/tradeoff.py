@@ -8,6 +8,7 @@ import pandas as pd
 from conceptbench.jobs import start_job
 from conceptbench.metrics import metric_axes
 from conceptbench.plots import tradeoff_plot
+from conceptbench.runs import method_rows
 
 log = start_job(snakemake)
 x_metric, y_metric = metric_axes()[snakemake.wildcards.family]
@@ -15,6 +16,7 @@ title = f"{snakemake.wildcards.family.upper()}: image vs prompt similarity over 
 if snakemake.params.provenance:
     title += f"\n({snakemake.params.provenance['label']})"
 paths = {method: {int(step): name for step, name in steps.items()} for method, steps in snakemake.params.paths.items()}
-tradeoff_plot(pd.read_csv(snakemake.input[0]), x_metric, y_metric, paths, [snakemake.output.png, snakemake.output.svg],
+table = method_rows(pd.read_csv(snakemake.input[0]), snakemake.params.own_seeds, snapshots=True)
+tradeoff_plot(table, x_metric, y_metric, paths, [snakemake.output.png, snakemake.output.svg],
               title)
 log(f"wrote {snakemake.output.png}")

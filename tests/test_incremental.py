@@ -139,6 +139,16 @@ def test_adding_an_eval_step_runs_only_that_method(run_dir, show):
     assert plan.wildcard_values("method") == {"dreambooth"}, plan.details()
 
 
+def test_adding_a_training_seed_runs_only_that_seeds_jobs(run_dir, show):
+    with changed(run_dir, edit_config=lambda cfg: cfg.update(seeds=[0, 1])):
+        plan = dry_run(run_dir)
+    show("seeds: [0, 1] (the methods' own seed is 0)", plan)
+    # Seed 0's runs keep their names and outputs; seed 1 trains and evaluates every method again.
+    assert_plan(plan, {"train": C * M, "generate": C * M, "features_images": C * M, "metrics": C * M,
+                       **DOWNSTREAM})
+    assert plan.wildcard_values("method") == {f"{m}@seed1" for m in read_config(run_dir)["methods"]}, plan.details()
+
+
 def test_changing_the_metric_list_recomputes_metrics_only(run_dir, show):
     def edit(cfg):
         cfg["metrics"].remove("text_alignment_clip")  # in no scatter plot; the clip extractor stays in use

@@ -100,3 +100,20 @@ def test_eval_steps_add_snapshot_sets_feature_keys_and_tradeoff_plots():
     assert "results/summary/tradeoff_kid.png" in plan.all_outputs()
     raw["methods"]["lora"].pop("eval_steps")
     assert not any("tradeoff" in path for path in Plan(raw, REPO).all_outputs())
+
+
+def test_training_seeds_are_runs_of_their_own_with_the_same_generation_seeds():
+    plan = _plan(seeds=[0, 1, 2])
+    runs = [r for r in plan.methods if r.startswith("lora")]
+    assert runs == ["lora", "lora@seed1", "lora@seed2"]
+    assert [plan.methods[r]["seed"] for r in runs] == [0, 1, 2]
+    assert {k: v for k, v in plan.methods["lora@seed2"].items() if k != "seed"} == {
+        k: v for k, v in plan.methods["lora"].items() if k != "seed"}
+    # Paired by image seed across training seeds; the same prompts and phrase.
+    assert plan.method_sets("blue_dog", "lora@seed1") == plan.method_sets("blue_dog", "lora")
+    assert "results/checkpoints/red_toy/dreambooth@seed2" in plan.all_outputs()
+    assert "results/metrics/red_toy/textual_inversion@seed1.csv" in plan.metric_tables()
+    assert plan.grid_methods() == list(plan.entries)  # one seed per method in the grids
+    assert plan.own_seeds() == {m: 0 for m in plan.entries}
+    # Without `seeds`, one run per entry, named as the entry.
+    assert list(_plan().methods) == list(_plan().entries)
