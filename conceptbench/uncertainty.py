@@ -132,7 +132,11 @@ def _wilcoxon_p(differences: np.ndarray) -> float:
 
 
 def _difference_interval(differences: np.ndarray, strata: np.ndarray, rng, samples: int) -> tuple[float, float]:
-    """Bootstrap interval of the mean difference, units resampled within each stratum (concept)."""
+    """Bootstrap interval of the mean difference, units resampled within each stratum (concept). With one unit
+    per stratum (FID, KID: one number per concept) that would draw the same sample every time and give an interval
+    of zero width: the concepts themselves are resampled instead."""
+    if len(np.unique(strata)) == len(strata):
+        strata = np.zeros(len(strata))
     groups = [np.flatnonzero(strata == s) for s in np.unique(strata)]
     means = np.empty(samples)
     for b in range(samples):

@@ -102,3 +102,17 @@ def test_paired_comparisons_pair_images_by_seed_and_distances_by_concept():
     assert distance["mean_difference"] == pytest.approx(-0.1)
     assert "reference" not in set(result.index.get_level_values("method_a")) | set(
         result.index.get_level_values("method_b"))
+
+
+def test_a_comparison_with_one_number_per_concept_resamples_the_concepts():
+    """FID and KID pair concept by concept: their interval comes from resampling concepts, never of zero width."""
+    rows = [{"concept": f"c{c}", "method": m, "metric": "image_kid_inception", "value": v, "n": 5}
+            for c, (a, b) in enumerate([(1.0, 0.5), (2.0, 0.6), (0.4, 0.9), (1.5, 1.2)])
+            for m, v in (("a", a), ("b", b))]
+    comparison = paired_comparisons(pd.DataFrame(columns=["concept", "method", "metric", "prompt", "image", "value"]),
+                                    pd.DataFrame(rows), samples=2000).iloc[0]
+    differences = np.array([0.5, 1.4, -0.5, 0.3])
+    assert comparison["unit"] == "concept" and comparison["n"] == 4
+    assert comparison["mean_difference"] == pytest.approx(differences.mean())
+    assert differences.min() <= comparison["ci_low"] < comparison["mean_difference"] < comparison["ci_high"]
+    assert comparison["ci_high"] <= differences.max()
