@@ -46,7 +46,7 @@ def default_params(method_type: str, **overrides) -> dict:
 
     methods = yaml.safe_load((REPO / "config.yaml").read_text())["methods"]
     entry = next(e for e in methods.values() if e["type"] == method_type)
-    return method_params({**entry, **overrides})
+    return method_params({**entry, "eval_steps": [], **overrides})  # the final artifact only: no snapshots
 
 
 class World:

@@ -376,9 +376,11 @@ def test_training_cut_by_time_limit_resumes_in_retry(tmp_path, slurm_cluster, ca
 
 
 def small_config() -> dict:
-    """config.yaml with one DreamBooth entry (prior preservation: class images) of 30 steps, two context prompts."""
+    """config.yaml with one DreamBooth entry (prior preservation: class images) of 30 steps and a snapshot at 15 (the
+    trade-off plots), two context prompts."""
     cfg = default_config()
-    cfg["methods"] = {"dreambooth": {**cfg["methods"]["dreambooth"], "steps": 30, "checkpoint_every": 15}}
+    cfg["methods"] = {"dreambooth": {**cfg["methods"]["dreambooth"], "steps": 30, "checkpoint_every": 15,
+                                     "eval_steps": [15]}}
     assert cfg["methods"]["dreambooth"]["prior_preservation"], "the class_images rule needs a method with a prior"
     cfg["prompts"]["context"] = cfg["prompts"]["context"][:2]
     return cfg

@@ -233,7 +233,8 @@ def test_two_runs_from_scratch_give_identical_results(reduced_run, finished_defa
     # The summaries: the same table again from the same inputs, in a new process.
     summary = workdir / "results" / "summary"
     before = {name: (summary / name).read_bytes() for name in SUMMARY_TABLES}
-    assert len(before["metrics.csv"].splitlines()) == 1 + (len(REDUCED_METHODS) + 1) * len(default_config()["metrics"])
+    runs = sum(1 + len(default_config()["methods"][m]["eval_steps"]) for m in REDUCED_METHODS)  # and snapshots
+    assert len(before["metrics.csv"].splitlines()) == 1 + (runs + 1) * len(default_config()["metrics"])
     snakemake(workdir, "results/summary/metrics.csv", "--forcerun", "aggregate").check()
     assert {name: (summary / name).read_bytes() for name in SUMMARY_TABLES} == before
 
@@ -245,7 +246,8 @@ def test_regenerating_an_image_set_is_bitwise_identical(reduced_run):
     assert [job.label() for job in run.jobs.jobs] == [f"generate(concept={REDUCED_CONCEPT}, method=dreambooth)"]
     images = {k: v for k, v in digests.items() if k.startswith(f"images/{REDUCED_CONCEPT}/dreambooth/")}
     layout = Layout(workdir)
-    assert len(images) == len(layout.prompt_ids) * layout.num_images
+    snapshots = len(layout.methods["dreambooth"]["eval_steps"])  # their images come from the same job
+    assert len(images) == len(layout.prompt_ids) * layout.num_images * (1 + snapshots)
     assert file_digests(workdir / "results", f"images/{REDUCED_CONCEPT}/dreambooth/**/*.png") == images
 
 
@@ -310,7 +312,7 @@ def test_killed_generation_leaves_no_half_written_set(reduced_run, pytestconfig)
                       f"Snakemake's reason to re-run: {reason}")
 
     snakemake(workdir, target).check()  # the default profile sets rerun-incomplete
-    Layout(workdir).check_image_set(final)
+    Layout(workdir).check_image_set(final, extra=["snapshots"])
     assert not partial.exists()
     prefix = f"images/{REDUCED_CONCEPT}/{method}/"
     assert file_digests(workdir / "results", f"{prefix}**/*.png") == {k: v for k, v in digests.items()
