@@ -319,6 +319,8 @@ def test_sd15_preset_uses_its_concepts_folder_and_the_published_recipes(tmp_path
     assert (ti["learning_rate"], ti["scale_lr"], ti["batch_size"], ti["steps"]) == (5e-4, True, 4, 3000)
     assert (db["learning_rate"], db["steps"], db["batch_size"], db["prior_preservation"]) == (5e-6, 800, 1, True)
     assert (lora["rank"], lora["alpha"], lora["learning_rate"], lora["steps"]) == (4, 4, 1e-4, 500)
+    pti = params["pivotal_tuning"]
+    assert (pti["learning_rate"], pti["token_learning_rate"], pti["rank"], pti["steps"]) == (1e-4, 5e-4, 4, 1000)
     assert cfg["prior"] == {"num_images": 200, "steps": 50, "guidance_scale": 7.5, "seed": 100000}
     g = cfg["generation"]
     assert (g["steps"], g["scheduler"], g["guidance_scale"]) == (50, "ddim", 7.5)

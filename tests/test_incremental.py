@@ -105,14 +105,18 @@ def test_adding_a_concept_runs_only_that_concept(run_dir, show):
     assert {job.wc["method"] for job in plan.of("metrics")} == {"textual_inversion", "dreambooth", "lora", "_reference"}
 
 
-def test_adding_a_method_runs_only_that_method(run_dir, show):
-    lora_r8 = {"type": "lora", "steps": 40, "batch_size": 2, "learning_rate": 1.0e-3, "rank": 8, "alpha": 8,
-               "checkpoint_every": 20}
-    with changed(run_dir, edit_config=lambda cfg: cfg["methods"].update(lora_r8=lora_r8)):
+@pytest.mark.parametrize("name, entry", [
+    ("lora_r8", {"type": "lora", "steps": 40, "batch_size": 2, "learning_rate": 1.0e-3, "rank": 8, "alpha": 8,
+                 "checkpoint_every": 20}),
+    ("pti", {"type": "pivotal_tuning", "steps": 40, "learning_rate": 1.0e-3, "token_learning_rate": 5.0e-3,
+             "use_dora": True}),
+])
+def test_adding_a_method_runs_only_that_method(run_dir, show, name, entry):
+    with changed(run_dir, edit_config=lambda cfg: cfg["methods"].update({name: entry})):
         plan = dry_run(run_dir)
-    show("add method lora_r8", plan)
+    show(f"add method {name} ({entry['type']})", plan)
     assert_plan(plan, {"train": C, "generate": C, "features_images": C, "metrics": C, "grid": C, **DOWNSTREAM})
-    assert plan.wildcard_values("method") == {"lora_r8"}, plan.details()
+    assert plan.wildcard_values("method") == {name}, plan.details()
 
 
 def test_changing_one_method_runs_that_method_alone(run_dir, show):

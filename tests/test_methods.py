@@ -82,7 +82,7 @@ def test_textual_inversion_changes_only_the_new_token(tmp_path, tiny_model, dog_
 
 
 def test_unknown_method_type_lists_known_ones():
-    with pytest.raises(ValueError, match="known types: dreambooth, lora, textual_inversion"):
+    with pytest.raises(ValueError, match="known types: dreambooth, lora, pivotal_tuning, textual_inversion"):
         get_method("hypernetwork")
 
 
@@ -131,3 +131,48 @@ def test_eval_steps_must_come_before_the_last_step():
     with pytest.raises(ValueError, match=r"eval_steps \[6, 9\] are not below steps \(6\)"):
         method_params({"type": "lora", "steps": 6, "eval_steps": [3, 6, 9]})
     assert method_params({"type": "lora", "steps": 6, "eval_steps": [4, 2]})["eval_steps"] == [2, 4]
+
+
+@pytest.mark.parametrize("option, expected_key", [
+    ({"train_text_encoder": True}, "text_encoder."),
+    ({"use_dora": True}, "lora_magnitude_vector"),
+    ({"target_modules": "attention_and_feedforward"}, "ff.net.2"),
+])
+def test_lora_options_load_with_the_stock_call(tmp_path, tiny_model, dog_targets, option, expected_key):
+    out, params = _train(tmp_path, tiny_model, dog_targets, "lora", **option)
+    weights = load_file(str(out / "pytorch_lora_weights.safetensors"))
+    assert any(expected_key in key for key in weights), sorted(weights)[:8]
+    prompt = "a photo of sks dog"
+    tuned = load_pipeline(tiny_model)
+    tuned.load_lora_weights(str(out), weight_name="pytorch_lora_weights.safetensors")
+    after = _generate(tuned, prompt)
+    assert np.abs(after - _generate(load_pipeline(tiny_model), prompt)).max() > 1e-4
+    np.testing.assert_array_equal(after, _generate(get_method("lora").load(tiny_model, out, params), prompt))
+
+
+def test_pivotal_tuning_trains_a_token_and_a_lora_loaded_by_the_stock_calls(tmp_path, tiny_model, dog_targets):
+    out, params = _train(tmp_path, tiny_model, dog_targets, "pivotal_tuning")
+    assert get_method("pivotal_tuning").concept_phrase("blue_dog", "dog", params) == "<blue_dog> dog"
+    embeds = load_file(str(out / "learned_embeds.safetensors"))
+    assert list(embeds) == ["<blue_dog>"]
+    lora_weights = load_file(str(out / "pytorch_lora_weights.safetensors"))
+    assert any(".lora_B." in k or "lora.up" in k for k in lora_weights)
+    assert any(w.abs().max() > 0 for k, w in lora_weights.items() if ".lora_B." in k or "lora.up" in k)
+    # The stock calls, on a fresh pipeline: the token, then the LoRA.
+    tuned = load_pipeline(tiny_model)
+    tuned.load_textual_inversion(str(out), weight_name="learned_embeds.safetensors")
+    tuned.load_lora_weights(str(out), weight_name="pytorch_lora_weights.safetensors")
+    after = _generate(tuned, "a photo of <blue_dog> dog")
+    assert np.abs(after - _generate(load_pipeline(tiny_model), "a photo of dog")).max() > 1e-4
+    np.testing.assert_array_equal(after, _generate(get_method("pivotal_tuning").load(tiny_model, out, params),
+                                                   "a photo of <blue_dog> dog"))
+
+    # token_learning_rate is the token's own rate: near zero, the token stays at its start (the class noun's
+    # embedding, the same in both runs) while the LoRA trains as before.
+    frozen_out, _ = _train(tmp_path / "frozen", tiny_model, dog_targets, "pivotal_tuning", token_learning_rate=1e-12)
+    start = load_file(str(frozen_out / "learned_embeds.safetensors"))["<blue_dog>"]
+    base = load_pipeline(tiny_model)
+    init_ids = base.tokenizer("dog", add_special_tokens=False).input_ids
+    class_embedding = base.text_encoder.get_input_embeddings().weight[init_ids].mean(dim=0).detach()
+    torch.testing.assert_close(start[0], class_embedding, rtol=0, atol=1e-6)
+    assert (embeds["<blue_dog>"][0] - class_embedding).abs().max() > 1e-3

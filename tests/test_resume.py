@@ -17,7 +17,8 @@ from conceptbench.methods import method_params
 
 RUNNER = Path(__file__).with_name("kill_runner.py")
 ARTIFACT = {"lora": "pytorch_lora_weights.safetensors", "textual_inversion": "learned_embeds.safetensors",
-            "dreambooth": "unet/diffusion_pytorch_model.safetensors"}
+            "dreambooth": "unet/diffusion_pytorch_model.safetensors",
+            "pivotal_tuning": "pytorch_lora_weights.safetensors"}  # and learned_embeds.safetensors
 
 
 def _run(spec: dict | list, hash_seed: str = "0") -> subprocess.CompletedProcess:
@@ -42,7 +43,7 @@ def _checkpoint_digests(out_dir: Path) -> dict[str, str]:
     return digests
 
 
-METHODS = ("lora", "textual_inversion", "dreambooth")
+METHODS = ("lora", "textual_inversion", "dreambooth", "pivotal_tuning")
 
 
 def _params(method_type: str) -> dict:
@@ -78,7 +79,7 @@ def test_two_trainings_write_byte_identical_files(tmp_path, straight, tiny_model
 
 
 @pytest.mark.parametrize("method_type,sig", [("lora", "SIGKILL"), ("textual_inversion", "SIGKILL"),
-                                             ("dreambooth", "SIGTERM")])
+                                             ("dreambooth", "SIGTERM"), ("pivotal_tuning", "SIGKILL")])
 def test_killed_training_resumes_to_identical_weights(tmp_path, straight, tiny_model, dog_targets, method_type, sig):
     resumed_dir = tmp_path / "resumed" / method_type
     spec = _spec(tmp_path / "resumed", method_type, tiny_model, dog_targets)
@@ -97,11 +98,13 @@ def test_killed_training_resumes_to_identical_weights(tmp_path, straight, tiny_m
     assert f"resuming from saved state at step {saved['step']}" in resumed.stdout + resumed.stderr
 
     straight_dir = straight / method_type
-    a = load_file(str(straight_dir / "out" / ARTIFACT[method_type]))
-    b = load_file(str(resumed_dir / "out" / ARTIFACT[method_type]))
-    assert a.keys() == b.keys()
-    for key in a:
-        assert a[key].equal(b[key]), f"{key} differs after resume"
+    weights = sorted(p.relative_to(straight_dir / "out") for p in (straight_dir / "out").rglob("*.safetensors"))
+    assert Path(ARTIFACT[method_type]) in weights
+    for name in weights:  # every weights file (pivotal tuning has two)
+        a, b = (load_file(str(d / "out" / name)) for d in (straight_dir, resumed_dir))
+        assert a.keys() == b.keys()
+        for key in a:
+            assert a[key].equal(b[key]), f"{name}: {key} differs after resume"
     losses = [(d / "out" / "loss.csv").read_text() for d in (straight_dir, resumed_dir)]
     assert losses[0] == losses[1]
     # metadata.json keeps the killed attempt, whose job log a re-run would replace.

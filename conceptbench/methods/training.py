@@ -42,6 +42,8 @@ class TrainingSetup:
     train_text_encoder: bool = False
     # Called after every optimizer step (textual inversion puts back the embedding rows it must not change).
     after_step: Callable[[], None] | None = None
+    # Trainable name -> learning-rate multiplier (pivotal tuning: the token's own rate beside the LoRA's).
+    lr_scales: dict[str, float] = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
 
 
@@ -220,9 +222,14 @@ def run_training(pipe, setup: TrainingSetup, config: TrainingConfig, instance_im
     text_encoder.train(setup.train_text_encoder)
 
     params = list(setup.trainable.values())
+    # One parameter group per learning-rate multiplier (a single group unless the method asks for more).
+    groups: dict[float, list] = {}
+    for name, param in setup.trainable.items():
+        groups.setdefault(float(setup.lr_scales.get(name, 1.0)), []).append(param)
     # Prepared by accelerate so that fp16 loss scaling is undone before clipping and skipped on overflow.
-    optimizer = accelerator.prepare(
-        torch.optim.AdamW(params, lr=config.effective_lr, weight_decay=config.adam_weight_decay))
+    optimizer = accelerator.prepare(torch.optim.AdamW(
+        [{"params": group, "lr_scale": scale} for scale, group in groups.items()],
+        lr=config.effective_lr, weight_decay=config.adam_weight_decay))
     generator = torch.Generator().manual_seed(config.seed)
 
     use_prior = class_images is not None and len(class_images) > 0 and setup.class_prompt is not None
@@ -249,7 +256,7 @@ def run_training(pipe, setup: TrainingSetup, config: TrainingConfig, instance_im
         for step in range(start, config.steps):
             lr = config.lr_at(step)
             for group in optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group["lr_scale"]
             idx = torch.randint(len(inst_mean), (bs,), generator=generator)
             mean, std = inst_mean[idx], inst_std[idx]
             if use_prior:
