@@ -321,6 +321,9 @@ def test_sd15_preset_uses_its_concepts_folder_and_the_published_recipes(tmp_path
     assert (lora["rank"], lora["alpha"], lora["learning_rate"], lora["steps"]) == (4, 4, 1e-4, 500)
     pti = params["pivotal_tuning"]
     assert (pti["learning_rate"], pti["token_learning_rate"], pti["rank"], pti["steps"]) == (1e-4, 5e-4, 4, 1000)
+    cd = params["custom_diffusion"]
+    assert (cd["learning_rate"], cd["scale_lr"], cd["batch_size"], cd["steps"], cd["train_q_out"],
+            cd["prior_preservation"]) == (1e-5, True, 2, 250, False, True)
     assert cfg["prior"] == {"num_images": 200, "steps": 50, "guidance_scale": 7.5, "seed": 100000}
     g = cfg["generation"]
     assert (g["steps"], g["scheduler"], g["guidance_scale"]) == (50, "ddim", 7.5)

@@ -110,6 +110,7 @@ def test_adding_a_concept_runs_only_that_concept(run_dir, show):
                  "checkpoint_every": 20}),
     ("pti", {"type": "pivotal_tuning", "steps": 40, "learning_rate": 1.0e-3, "token_learning_rate": 5.0e-3,
              "use_dora": True}),
+    ("cd", {"type": "custom_diffusion", "steps": 40, "learning_rate": 1.0e-4}),  # uses the dog's class images
 ])
 def test_adding_a_method_runs_only_that_method(run_dir, show, name, entry):
     with changed(run_dir, edit_config=lambda cfg: cfg["methods"].update({name: entry})):

@@ -82,7 +82,7 @@ def test_textual_inversion_changes_only_the_new_token(tmp_path, tiny_model, dog_
 
 
 def test_unknown_method_type_lists_known_ones():
-    with pytest.raises(ValueError, match="known types: dreambooth, lora, pivotal_tuning, textual_inversion"):
+    with pytest.raises(ValueError, match="known types: custom_diffusion, dreambooth, lora, pivotal_tuning, textual_inversion"):
         get_method("hypernetwork")
 
 
@@ -176,3 +176,44 @@ def test_pivotal_tuning_trains_a_token_and_a_lora_loaded_by_the_stock_calls(tmp_
     class_embedding = base.text_encoder.get_input_embeddings().weight[init_ids].mean(dim=0).detach()
     torch.testing.assert_close(start[0], class_embedding, rtol=0, atol=1e-6)
     assert (embeds["<blue_dog>"][0] - class_embedding).abs().max() > 1e-3
+
+
+def test_custom_diffusion_trains_cross_attention_keys_values_and_a_token(tmp_path, tiny_model, dog_targets):
+    from diffusers.models.attention_processor import CustomDiffusionAttnProcessor2_0
+
+    method = get_method("custom_diffusion")
+    out, params = _train(tmp_path, tiny_model, dog_targets, "custom_diffusion")
+    assert method.uses_prior(params) and method.concept_phrase("blue_dog", "dog", params) == "<blue_dog> dog"
+    assert list(load_file(str(out / "learned_embeds.safetensors"))) == ["<blue_dog>"]
+    weights = load_file(str(out / "pytorch_custom_diffusion_weights.safetensors"))
+    base = load_pipeline(tiny_model)
+    cross = {name.removesuffix(".processor") for name in base.unet.attn_processors
+             if base.unet.get_submodule(name.removesuffix(".processor")).is_cross_attention}
+    # The key and value projections of every cross-attention layer, nothing else; each moved from its start.
+    assert sorted(weights) == sorted(f"{layer}.processor.{kind}_custom_diffusion.weight"
+                                     for layer in cross for kind in ("to_k", "to_v"))
+    for layer in cross:
+        start = base.unet.get_submodule(layer).to_k.weight
+        assert (weights[f"{layer}.processor.to_k_custom_diffusion.weight"] - start).abs().max() > 1e-4, layer
+
+    # Loaded onto a fresh stock pipeline: the token by the stock call, the layers by the public processor class.
+    tuned = method.load(tiny_model, out, params)
+    kinds = {name: type(p) for name, p in tuned.unet.attn_processors.items()}
+    assert {kinds[f"{layer}.processor"] for layer in cross} == {CustomDiffusionAttnProcessor2_0}
+    loaded = {n: p for n, p in tuned.unet.named_parameters() if "_custom_diffusion" in n}
+    assert loaded.keys() == weights.keys() and all(loaded[k].equal(weights[k]) for k in weights)
+    prompt = "a photo of <blue_dog> dog"
+    after = _generate(tuned, prompt)
+    assert np.abs(after - _generate(base, "a photo of dog")).max() > 1e-4
+    # The layers alone change the output too (the token's effect aside).
+    token_only = load_pipeline(tiny_model)
+    token_only.load_textual_inversion(str(out), weight_name="learned_embeds.safetensors")
+    assert np.abs(after - _generate(token_only, prompt)).max() > 1e-4
+
+    # train_q_out adds the query and output projections.
+    q_out, _ = _train(tmp_path / "q_out", tiny_model, dog_targets, "custom_diffusion", train_q_out=True)
+    kinds = {key.split(".processor.")[1].split(".")[0]
+             for key in load_file(str(q_out / "pytorch_custom_diffusion_weights.safetensors"))}
+    assert kinds == {"to_k_custom_diffusion", "to_v_custom_diffusion", "to_q_custom_diffusion",
+                     "to_out_custom_diffusion"}
+    assert np.abs(_generate(method.load(tiny_model, q_out, params), prompt) - after).max() > 1e-4

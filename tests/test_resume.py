@@ -18,7 +18,8 @@ from conceptbench.methods import method_params
 RUNNER = Path(__file__).with_name("kill_runner.py")
 ARTIFACT = {"lora": "pytorch_lora_weights.safetensors", "textual_inversion": "learned_embeds.safetensors",
             "dreambooth": "unet/diffusion_pytorch_model.safetensors",
-            "pivotal_tuning": "pytorch_lora_weights.safetensors"}  # and learned_embeds.safetensors
+            "pivotal_tuning": "pytorch_lora_weights.safetensors",  # and learned_embeds.safetensors
+            "custom_diffusion": "pytorch_custom_diffusion_weights.safetensors"}  # and learned_embeds.safetensors
 
 
 def _run(spec: dict | list, hash_seed: str = "0") -> subprocess.CompletedProcess:
@@ -43,7 +44,7 @@ def _checkpoint_digests(out_dir: Path) -> dict[str, str]:
     return digests
 
 
-METHODS = ("lora", "textual_inversion", "dreambooth", "pivotal_tuning")
+METHODS = ("lora", "textual_inversion", "dreambooth", "pivotal_tuning", "custom_diffusion")
 
 
 def _params(method_type: str) -> dict:
@@ -79,7 +80,8 @@ def test_two_trainings_write_byte_identical_files(tmp_path, straight, tiny_model
 
 
 @pytest.mark.parametrize("method_type,sig", [("lora", "SIGKILL"), ("textual_inversion", "SIGKILL"),
-                                             ("dreambooth", "SIGTERM"), ("pivotal_tuning", "SIGKILL")])
+                                             ("dreambooth", "SIGTERM"), ("pivotal_tuning", "SIGKILL"),
+                                             ("custom_diffusion", "SIGKILL")])
 def test_killed_training_resumes_to_identical_weights(tmp_path, straight, tiny_model, dog_targets, method_type, sig):
     resumed_dir = tmp_path / "resumed" / method_type
     spec = _spec(tmp_path / "resumed", method_type, tiny_model, dog_targets)
@@ -100,7 +102,7 @@ def test_killed_training_resumes_to_identical_weights(tmp_path, straight, tiny_m
     straight_dir = straight / method_type
     weights = sorted(p.relative_to(straight_dir / "out") for p in (straight_dir / "out").rglob("*.safetensors"))
     assert Path(ARTIFACT[method_type]) in weights
-    for name in weights:  # every weights file (pivotal tuning has two)
+    for name in weights:  # every weights file (pivotal tuning and custom diffusion have two)
         a, b = (load_file(str(d / "out" / name)) for d in (straight_dir, resumed_dir))
         assert a.keys() == b.keys()
         for key in a:

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import dreambooth, lora, pivotal_tuning, textual_inversion
+from . import custom_diffusion, dreambooth, lora, pivotal_tuning, textual_inversion
 
 METHOD_TYPES: dict[str, ModuleType] = {
     "textual_inversion": textual_inversion,
     "dreambooth": dreambooth,
     "lora": lora,
     "pivotal_tuning": pivotal_tuning,
+    "custom_diffusion": custom_diffusion,
 }
 
 # Hyperparameters every method has (the shared training loop reads them).
