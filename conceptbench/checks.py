@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from .concepts import Concept, ConceptError, check_concept_images
-from .models import BUILTIN_TINY
+from .models import BUILTIN_TINY, BUILTIN_TINY_XL
 from .prompts import context_by_kind, context_templates, prompt_ids
 from .world import BUILTIN_WORLD
 
@@ -16,7 +16,7 @@ from .world import BUILTIN_WORLD
 RESOURCE_KEYS = ("aggregate", "base_model", "baselines", "class_images", "extractor_model", "features", "generate",
                  "grid", "metrics", "prepare_concept", "scatter", "tradeoff", "train", "world_quality")
 # The builtin: names each model slot takes (the oracle exists only for the world).
-BUILTIN_MODELS = {"base_model": (BUILTIN_WORLD, BUILTIN_TINY), "clip": (BUILTIN_WORLD, BUILTIN_TINY),
+BUILTIN_MODELS = {"base_model": (BUILTIN_WORLD, BUILTIN_TINY, BUILTIN_TINY_XL), "clip": (BUILTIN_WORLD, BUILTIN_TINY),
                   "inception": (BUILTIN_WORLD, BUILTIN_TINY), "dino": (BUILTIN_WORLD, BUILTIN_TINY),
                   "oracle": (BUILTIN_WORLD,)}
 # A hub id is a name or owner/name; anything else (a leading '/', '.', '~', several '/') is a local path.

@@ -9,7 +9,7 @@ from __future__ import annotations
 from .config import validate_config
 from .methods import get_method, method_params
 from .metrics import ORACLE_METRICS, metric_axes
-from .models import BUILTIN_TINY
+from .models import BUILT_BY_THE_WORKFLOW, BUILTIN_TINY
 from .runs import run_name, snapshot_name, split_name
 from .prompts import PLAIN_ID, baseline_prompt, context_by_kind, context_templates, fill, prompt_ids
 from .world import BUILTIN_WORLD, weights_version
@@ -60,7 +60,7 @@ class Plan:
     # ---- models: built here for builtin:tiny, else used where they are -------------------------------------
 
     def base_model_input(self) -> list[str]:
-        return ["results/base_model"] if self.cfg["base_model"] == BUILTIN_TINY else []
+        return ["results/base_model"] if self.cfg["base_model"] in BUILT_BY_THE_WORKFLOW else []
 
     def world_weights(self) -> str | None:
         """The committed world models' version when the config uses any of them, else None.

@@ -5,6 +5,7 @@ rule base_model:
     output:
         directory("results/base_model"),
     params:
+        kind=PLAN.cfg["base_model"],
         seed=PLAN.cfg["seed"],
         resolution=PLAN.cfg["resolution"],
     log:

@@ -1,11 +1,12 @@
-"""Rule base_model: build the tiny built-in pipeline and save it with save_pretrained."""
+"""Rule base_model: build a tiny built-in pipeline (builtin:tiny or builtin:tiny-xl), saved with save_pretrained."""
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the checkout's library, also inside conda envs
 
 from conceptbench.jobs import start_job
-from conceptbench.models import build_tiny_pipeline
+from conceptbench.models import build_base_model
 
 log = start_job(snakemake)
-build_tiny_pipeline(snakemake.output[0], seed=snakemake.params.seed, resolution=snakemake.params.resolution)
-log(f"built builtin:tiny into {snakemake.output[0]}")
+p = snakemake.params
+build_base_model(p.kind, snakemake.output[0], seed=p.seed, resolution=p.resolution)
+log(f"built {p.kind} into {snakemake.output[0]}")

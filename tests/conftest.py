@@ -33,3 +33,10 @@ def dog_targets(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("targets") / "blue_dog"
     write_normalised_images(load_concept_images(REPO / "data" / "demo" / "blue_dog", 32), out)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_xl_model(tmp_path_factory) -> Path:
+    from conceptbench.models import build_tiny_xl_pipeline
+
+    return build_tiny_xl_pipeline(tmp_path_factory.mktemp("tiny_xl") / "model")

@@ -114,6 +114,6 @@ def load(base_model, checkpoint_dir, params: dict):
     from ..models import load_pipeline
 
     pipe = load_pipeline(base_model)
-    pipe.load_textual_inversion(str(checkpoint_dir), weight_name=textual_inversion.ARTIFACT)
+    textual_inversion.load_token(pipe, checkpoint_dir)
     attach_processors(pipe.unet, load_file(str(Path(checkpoint_dir) / ARTIFACT)))
     return pipe

@@ -23,14 +23,16 @@ def uses_prior(params: dict) -> bool:
 
 
 def prepare(pipe, concept_name: str, class_noun: str, params: dict):
+    from .lora import text_encoders
     from .training import TrainingSetup
 
     pipe.vae.requires_grad_(False)
     pipe.unet.requires_grad_(True)
-    pipe.text_encoder.requires_grad_(bool(params["train_text_encoder"]))
     trainable = {f"unet.{n}": p for n, p in pipe.unet.named_parameters()}
-    if params["train_text_encoder"]:
-        trainable.update({f"text_encoder.{n}": p for n, p in pipe.text_encoder.named_parameters()})
+    for name, encoder in text_encoders(pipe):  # SDXL has two
+        encoder.requires_grad_(bool(params["train_text_encoder"]))
+        if params["train_text_encoder"]:
+            trainable.update({f"{name}.{n}": p for n, p in encoder.named_parameters()})
     phrase = concept_phrase(concept_name, class_noun, params)
     return TrainingSetup(
         trainable=trainable,

@@ -53,8 +53,11 @@ def add_unet_adapter(pipe, params: dict) -> dict:
     """Freeze the pipeline, add the UNet's adapter; returns its trainable parameters by name."""
     import torch
 
+    from ..models import text_pairs
+
     pipe.vae.requires_grad_(False)
-    pipe.text_encoder.requires_grad_(False)
+    for _, text_encoder in text_pairs(pipe):
+        text_encoder.requires_grad_(False)
     pipe.unet.requires_grad_(False)
     # The adapter's random init must not depend on what ran before in this process.
     torch.manual_seed(params["seed"])
@@ -74,9 +77,10 @@ def prepare(pipe, concept_name: str, class_noun: str, params: dict):
     from .training import TrainingSetup
 
     trainable = add_unet_adapter(pipe, params)
-    if params["train_text_encoder"]:
-        add_text_encoder_adapter(pipe.text_encoder, lora_config(params, TEXT_ENCODER_TARGETS))
-        trainable.update({f"text_encoder.{n}": p for n, p in pipe.text_encoder.named_parameters() if p.requires_grad})
+    if params["train_text_encoder"]:  # every text encoder (SDXL has two)
+        for name, encoder in text_encoders(pipe):
+            add_text_encoder_adapter(encoder, lora_config(params, TEXT_ENCODER_TARGETS))
+            trainable.update({f"{name}.{n}": p for n, p in encoder.named_parameters() if p.requires_grad})
     phrase = concept_phrase(concept_name, class_noun, params)
     return TrainingSetup(
         trainable=trainable,
@@ -86,9 +90,16 @@ def prepare(pipe, concept_name: str, class_noun: str, params: dict):
     )
 
 
+def text_encoders(pipe) -> list[tuple[str, object]]:
+    """(component name, text encoder) pairs: text_encoder, and text_encoder_2 on SDXL."""
+    from ..models import text_pairs
+
+    return [("text_encoder" if i == 0 else f"text_encoder_{i + 1}", encoder)
+            for i, (_, encoder) in enumerate(text_pairs(pipe))]
+
+
 def save_lora(pipe, out_dir: Path, text_encoder: bool) -> None:
-    """The UNet's (and the text encoder's) adapters as diffusers' LoRA file."""
-    from diffusers import StableDiffusionPipeline
+    """The UNet's (and the text encoders') adapters as diffusers' LoRA file, saved by the pipeline's own class."""
     from diffusers.utils import convert_state_dict_to_diffusers
     from peft.utils import get_peft_model_state_dict
 
@@ -96,9 +107,10 @@ def save_lora(pipe, out_dir: Path, text_encoder: bool) -> None:
 
     extra = {}
     if text_encoder:
-        extra = {"text_encoder_lora_layers": convert_state_dict_to_diffusers(get_peft_model_state_dict(pipe.text_encoder)),
-                 "text_encoder_lora_adapter_metadata": sorted_sets(pipe.text_encoder.peft_config["default"].to_dict())}
-    StableDiffusionPipeline.save_lora_weights(
+        for name, encoder in text_encoders(pipe):
+            extra[f"{name}_lora_layers"] = convert_state_dict_to_diffusers(get_peft_model_state_dict(encoder))
+            extra[f"{name}_lora_adapter_metadata"] = sorted_sets(encoder.peft_config["default"].to_dict())
+    type(pipe).save_lora_weights(
         save_directory=str(out_dir), weight_name=ARTIFACT, safe_serialization=True,
         unet_lora_layers=convert_state_dict_to_diffusers(get_peft_model_state_dict(pipe.unet)),
         # Stored so that load_lora_weights applies alpha/rank scaling as trained.

@@ -39,8 +39,9 @@ def prepare(pipe, concept_name: str, class_noun: str, params: dict):
 
     token_setup = textual_inversion.prepare(pipe, concept_name, class_noun, params)
     trainable = {**token_setup.trainable, **lora.add_unet_adapter(pipe, {**params, "train_text_encoder": False})}
-    # add_unet_adapter froze the text encoder: the embedding matrix trains again (its other rows are put back).
-    token_setup.trainable["token_embedding"].requires_grad_(True)
+    # add_unet_adapter froze the text encoders: the embedding matrices train again (their other rows are put back).
+    for weight in token_setup.trainable.values():
+        weight.requires_grad_(True)
     token_lr = params["token_learning_rate"]
     phrase = concept_phrase(concept_name, class_noun, params)
     return TrainingSetup(
@@ -49,7 +50,8 @@ def prepare(pipe, concept_name: str, class_noun: str, params: dict):
         class_prompt=f"a photo of {class_noun}" if uses_prior(params) else None,
         train_text_encoder=True,  # the prompt is encoded every step, with gradients to the token
         after_step=token_setup.after_step,
-        lr_scales={} if token_lr is None else {"token_embedding": token_lr / params["learning_rate"]},
+        lr_scales={} if token_lr is None else {name: token_lr / params["learning_rate"]
+                                                for name in token_setup.trainable},
         extra=token_setup.extra,
     )
 
@@ -63,6 +65,6 @@ def load(base_model, checkpoint_dir, params: dict):
     from ..models import load_pipeline
 
     pipe = load_pipeline(base_model)
-    pipe.load_textual_inversion(str(checkpoint_dir), weight_name=textual_inversion.ARTIFACT)
+    textual_inversion.load_token(pipe, checkpoint_dir)
     pipe.load_lora_weights(str(checkpoint_dir), weight_name=ARTIFACT)
     return pipe

@@ -1,4 +1,8 @@
-"""Textual Inversion (Gal et al. 2022): learn one new token embedding; the model itself stays frozen."""
+"""Textual Inversion (Gal et al. 2022): learn one new token embedding; the model itself stays frozen.
+
+On SDXL the token gets an embedding in each text encoder, saved as {"clip_l": ..., "clip_g": ...} (the layout of
+diffusers' SDXL textual inversion example); `load` gives each to `pipe.load_textual_inversion` with its encoder.
+"""
 
 from __future__ import annotations
 
@@ -23,53 +27,82 @@ def uses_prior(params: dict) -> bool:
 def prepare(pipe, concept_name: str, class_noun: str, params: dict):
     import torch
 
+    from ..models import text_pairs
     from .training import TrainingSetup
 
-    tokenizer, text_encoder = pipe.tokenizer, pipe.text_encoder
     token = placeholder_token(concept_name, params)
-    if tokenizer.add_tokens(token) != 1:
-        raise ValueError(f"placeholder {token!r} is already a token of this tokenizer; choose another placeholder")
-    token_id = tokenizer.convert_tokens_to_ids(token)
-    text_encoder.resize_token_embeddings(len(tokenizer), mean_resizing=False)
-
-    # Start from the class noun's meaning (mean of its token embeddings), as the paper does.
-    init_ids = tokenizer(class_noun, add_special_tokens=False).input_ids
-    weight = text_encoder.get_input_embeddings().weight
-    with torch.no_grad():
-        weight[token_id] = weight[init_ids].mean(dim=0)
-    original = weight.detach().clone()
-    keep = torch.ones(len(original), dtype=torch.bool)
-    keep[token_id] = False
-
-    text_encoder.requires_grad_(False)
     pipe.unet.requires_grad_(False)
     pipe.vae.requires_grad_(False)
-    weight.requires_grad_(True)
+    trainable, token_ids, restores = {}, [], []
+    for index, (tokenizer, text_encoder) in enumerate(text_pairs(pipe)):
+        if tokenizer.add_tokens(token) != 1:
+            raise ValueError(f"placeholder {token!r} is already a token of this tokenizer; choose another placeholder")
+        token_id = tokenizer.convert_tokens_to_ids(token)
+        text_encoder.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+
+        # Start from the class noun's meaning (mean of its token embeddings), as the paper does.
+        init_ids = tokenizer(class_noun, add_special_tokens=False).input_ids
+        weight = text_encoder.get_input_embeddings().weight
+        with torch.no_grad():
+            weight[token_id] = weight[init_ids].mean(dim=0)
+        keep = torch.ones(len(weight), dtype=torch.bool)
+        keep[token_id] = False
+        restores.append((weight, keep, weight.detach().clone()))
+        text_encoder.requires_grad_(False)
+        weight.requires_grad_(True)
+        trainable["token_embedding" if index == 0 else f"token_embedding_{index + 1}"] = weight
+        token_ids.append(token_id)
 
     def restore_other_rows():
         # Weight decay and Adam touch the whole matrix; only the new token's row may change.
         with torch.no_grad():
-            weight[keep] = original[keep].to(weight.device)
+            for weight, keep, original in restores:
+                weight[keep] = original[keep].to(weight.device)
 
     return TrainingSetup(
-        trainable={"token_embedding": weight},
+        trainable=trainable,
         instance_prompt=f"a photo of {token}",
         train_text_encoder=True,
         after_step=restore_other_rows,
-        extra={"token": token, "token_id": token_id},
+        extra={"token": token, "token_ids": token_ids},
     )
+
+
+SDXL_KEYS = ("clip_l", "clip_g")  # the first and the second text encoder's embedding
 
 
 def save(pipe, setup, out_dir: Path, params: dict) -> None:
     from safetensors.torch import save_file
 
-    row = setup.trainable["token_embedding"].detach()[setup.extra["token_id"]].cpu().clone()
-    save_file({setup.extra["token"]: row.unsqueeze(0).contiguous()}, str(Path(out_dir) / ARTIFACT))
+    rows = [weight.detach()[token_id].cpu().clone().unsqueeze(0).contiguous()
+            for weight, token_id in zip(setup.trainable.values(), setup.extra["token_ids"])]
+    if len(rows) == 1:
+        save_file({setup.extra["token"]: rows[0]}, str(Path(out_dir) / ARTIFACT))
+    else:  # SDXL's keys name the encoders; the token's name goes into the file's metadata
+        save_file(dict(zip(SDXL_KEYS, rows)), str(Path(out_dir) / ARTIFACT), metadata={"token": setup.extra["token"]})
+
+
+def load_token(pipe, checkpoint_dir) -> None:
+    """The stock calls: SD-1.x loads the file; SDXL gives each encoder its embedding under the file's token."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    from ..models import is_sdxl, text_pairs
+
+    if not is_sdxl(pipe):
+        pipe.load_textual_inversion(str(checkpoint_dir), weight_name=ARTIFACT)
+        return
+    path = str(Path(checkpoint_dir) / ARTIFACT)
+    with safe_open(path, framework="pt") as handle:
+        token = handle.metadata()["token"]
+    embeddings = load_file(path)
+    for key, (tokenizer, text_encoder) in zip(SDXL_KEYS, text_pairs(pipe)):
+        pipe.load_textual_inversion(embeddings[key], token=token, text_encoder=text_encoder, tokenizer=tokenizer)
 
 
 def load(base_model, checkpoint_dir, params: dict):
     from ..models import load_pipeline
 
     pipe = load_pipeline(base_model)
-    pipe.load_textual_inversion(str(checkpoint_dir), weight_name=ARTIFACT)
+    load_token(pipe, checkpoint_dir)
     return pipe

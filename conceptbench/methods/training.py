@@ -170,10 +170,32 @@ class _StopRequest:
             signal.signal(sig, handler)
 
 
-def _encode_prompts(tokenizer, text_encoder, prompts: list[str], device) -> torch.Tensor:
-    ids = tokenizer(prompts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
-                    return_tensors="pt").input_ids.to(device)
-    return text_encoder(ids)[0]
+def _token_ids(tokenizer, prompts: list[str], device) -> torch.Tensor:
+    return tokenizer(prompts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
+                     return_tensors="pt").input_ids.to(device)
+
+
+def _encode_prompts(pipe, prompts: list[str], device) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Prompts -> (the UNet's cross-attention states, SDXL's pooled text embedding or None), as the pipelines
+    encode them: SD-1.x the last hidden states; SDXL both encoders' penultimate ones side by side, and the second
+    encoder's pooled projection."""
+    from ..models import is_sdxl
+
+    if not is_sdxl(pipe):
+        return pipe.text_encoder(_token_ids(pipe.tokenizer, prompts, device))[0], None
+    states = []
+    for tokenizer, encoder in ((pipe.tokenizer, pipe.text_encoder), (pipe.tokenizer_2, pipe.text_encoder_2)):
+        out = encoder(_token_ids(tokenizer, prompts, device), output_hidden_states=True)
+        states.append(out.hidden_states[-2])
+    return torch.cat(states, dim=-1), out[0]
+
+
+def _size_condition(pipe, height: int, width: int, device) -> torch.Tensor | None:
+    """SDXL's six size numbers as its pipeline passes them for an uncropped image of this size: (original height,
+    width, crop top, left, target height, width)."""
+    from ..models import is_sdxl
+
+    return torch.tensor([[height, width, 0, 0, height, width]], device=device) if is_sdxl(pipe) else None
 
 
 @torch.no_grad()
@@ -211,15 +233,19 @@ def run_training(pipe, setup: TrainingSetup, config: TrainingConfig, instance_im
     AcceleratorState._reset_state(reset_partial_state=True)
     accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=pick_device(device) == "cpu")
     device = accelerator.device
-    unet, vae, text_encoder, tokenizer = pipe.unet, pipe.vae, pipe.text_encoder, pipe.tokenizer
     from diffusers import DDPMScheduler
 
+    from ..models import text_pairs
+
+    unet, vae = pipe.unet, pipe.vae
+    text_encoders = [encoder for _, encoder in text_pairs(pipe)]
     noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
-    for module in (unet, vae, text_encoder):
+    for module in (unet, vae, *text_encoders):
         module.to(device)
     vae.eval()
     unet.train()
-    text_encoder.train(setup.train_text_encoder)
+    for encoder in text_encoders:
+        encoder.train(setup.train_text_encoder)
 
     params = list(setup.trainable.values())
     # One parameter group per learning-rate multiplier (a single group unless the method asks for more).
@@ -233,15 +259,16 @@ def run_training(pipe, setup: TrainingSetup, config: TrainingConfig, instance_im
     generator = torch.Generator().manual_seed(config.seed)
 
     use_prior = class_images is not None and len(class_images) > 0 and setup.class_prompt is not None
-    inst_mean, inst_std = _latent_moments(vae, images_to_tensor(instance_images), device)
+    instance_pixels = images_to_tensor(instance_images)
+    inst_mean, inst_std = _latent_moments(vae, instance_pixels, device)
     if use_prior:
         class_mean, class_std = _latent_moments(vae, images_to_tensor(class_images), device)
+    size = _size_condition(pipe, *instance_pixels.shape[-2:], device)
     text_trains = setup.train_text_encoder
     if not text_trains:
         with torch.no_grad():
-            fixed_inst = _encode_prompts(tokenizer, text_encoder, [setup.instance_prompt], device)
-            fixed_class = (_encode_prompts(tokenizer, text_encoder, [setup.class_prompt], device)
-                           if use_prior else None)
+            fixed_inst = _encode_prompts(pipe, [setup.instance_prompt], device)
+            fixed_class = _encode_prompts(pipe, [setup.class_prompt], device) if use_prior else None
 
     state_dir = Path(state_dir)
     log_path = state_dir / LOSS_LOG
@@ -276,11 +303,15 @@ def run_training(pipe, setup: TrainingSetup, config: TrainingConfig, instance_im
             with accelerator.autocast():
                 if text_trains:
                     prompts = [setup.instance_prompt] * bs + ([setup.class_prompt] * bs if use_prior else [])
-                    hidden = _encode_prompts(tokenizer, text_encoder, prompts, device)
+                    hidden, pooled = _encode_prompts(pipe, prompts, device)
                 else:
-                    parts = [fixed_inst.expand(bs, -1, -1)] + ([fixed_class.expand(bs, -1, -1)] if use_prior else [])
-                    hidden = torch.cat(parts)
-                pred = unet(noisy, timesteps, hidden.to(unet.dtype)).sample
+                    fixed = [fixed_inst] + ([fixed_class] if use_prior else [])
+                    hidden = torch.cat([states.expand(bs, -1, -1) for states, _ in fixed])
+                    pooled = None if size is None else torch.cat([p.expand(bs, -1) for _, p in fixed])
+                # SDXL's added conditioning: the pooled text embedding and the size numbers.
+                added = None if size is None else {"text_embeds": pooled.to(unet.dtype),
+                                                   "time_ids": size.expand(len(latents), -1).to(unet.dtype)}
+                pred = unet(noisy, timesteps, hidden.to(unet.dtype), added_cond_kwargs=added).sample
             pred, target = pred.float(), target.float()
             if use_prior:
                 loss = (F.mse_loss(pred[:bs], target[:bs])

@@ -1,0 +1,56 @@
+"""DreamBooth (Ruiz et al. 2023): fine-tune the UNet (optionally the text encoder) on "a photo of sks <class>",
+with class-prior preservation on images of the class made by the base model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+DEFAULTS = {
+    "identifier": "sks",
+    "train_text_encoder": False,
+    "prior_preservation": True,
+    "prior_loss_weight": 1.0,
+    "save_half_precision": False,
+}
+
+
+def concept_phrase(concept_name: str, class_noun: str, params: dict) -> str:
+    return f"{params['identifier']} {class_noun}"
+
+
+def uses_prior(params: dict) -> bool:
+    return bool(params["prior_preservation"])
+
+
+def prepare(pipe, concept_name: str, class_noun: str, params: dict):
+    from .lora import text_encoders
+    from .training import TrainingSetup
+
+    pipe.vae.requires_grad_(False)
+    pipe.unet.requires_grad_(True)
+    trainable = {f"unet.{n}": p for n, p in pipe.unet.named_parameters()}
+    for name, encoder in text_encoders(pipe):  # SDXL has two
+        encoder.requires_grad_(bool(params["train_text_encoder"]))
+        if params["train_text_encoder"]:
+            trainable.update({f"{name}.{n}": p for n, p in encoder.named_parameters()})
+    phrase = concept_phrase(concept_name, class_noun, params)
+    return TrainingSetup(
+        trainable=trainable,
+        instance_prompt=f"a photo of {phrase}",
+        class_prompt=f"a photo of {class_noun}" if uses_prior(params) else None,
+        train_text_encoder=bool(params["train_text_encoder"]),
+    )
+
+
+def save(pipe, setup, out_dir: Path, params: dict) -> None:
+    import torch
+
+    if params["save_half_precision"]:
+        pipe.to(dtype=torch.float16)
+    pipe.save_pretrained(out_dir, safe_serialization=True)
+
+
+def load(base_model, checkpoint_dir, params: dict):
+    from ..models import load_pipeline
+
+    return load_pipeline(checkpoint_dir)

@@ -1,0 +1,376 @@
+"""The training loop every method shares: noise-prediction loss on the DDPM schedule, resumable, deterministic.
+
+A method decides WHAT trains (a token embedding, the UNet, LoRA adapters) by handing over a `TrainingSetup`; this
+module decides HOW: batches, noise, optimizer, checkpoints, logs. All randomness comes from one CPU
+`torch.Generator` whose state is saved with the weights and optimizer, so a run stopped at any checkpoint and
+resumed gives bit-for-bit the weights of an uninterrupted run (on CPU, at a fixed thread count).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import platform
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+STATE_WEIGHTS = "state.safetensors"
+STATE_INFO = "state.json"
+LOSS_LOG = "loss.csv"
+
+
+class TrainingInterrupted(RuntimeError):
+    """Raised after a SIGTERM/SIGINT: the state is saved and a re-run resumes from it."""
+
+
+@dataclass
+class TrainingSetup:
+    """What a method hands the loop: the trainable tensors and how prompts become text embeddings."""
+
+    trainable: dict[str, torch.nn.Parameter]
+    instance_prompt: str
+    class_prompt: str | None = None
+    train_text_encoder: bool = False
+    # Called after every optimizer step (textual inversion puts back the embedding rows it must not change).
+    after_step: Callable[[], None] | None = None
+    # Trainable name -> learning-rate multiplier (pivotal tuning: the token's own rate beside the LoRA's).
+    lr_scales: dict[str, float] = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class TrainingConfig:
+    steps: int
+    batch_size: int
+    learning_rate: float
+    seed: int
+    checkpoint_every: int
+    lr_warmup_steps: int = 0
+    scale_lr: bool = False
+    adam_weight_decay: float = 1e-2
+    max_grad_norm: float = 1.0
+    prior_loss_weight: float = 1.0
+    mixed_precision: str = "no"
+    eval_steps: tuple[int, ...] = ()
+
+    @property
+    def effective_lr(self) -> float:
+        return self.learning_rate * (self.batch_size if self.scale_lr else 1)
+
+    def lr_at(self, step: int) -> float:
+        """Constant learning rate after a linear warm-up: a pure function of the step, so nothing to save."""
+        if self.lr_warmup_steps <= 0:
+            return self.effective_lr
+        return self.effective_lr * min(1.0, (step + 1) / self.lr_warmup_steps)
+
+
+def images_to_tensor(images) -> torch.Tensor:
+    """PIL RGB images of one size -> float tensor (N, 3, H, W) in [-1, 1], the range the VAE expects."""
+    import numpy as np
+
+    array = np.stack([np.asarray(image.convert("RGB"), dtype=np.float32) for image in images])
+    return torch.from_numpy(array).permute(0, 3, 1, 2) / 127.5 - 1.0
+
+
+def fingerprint(payload: dict) -> str:
+    """Hash of everything that determines a run, so a saved state is never resumed into a different run."""
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Saving and restoring the full state
+
+
+def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+    tensors = {}
+    for index, state in optimizer.state_dict()["state"].items():
+        for key, value in state.items():
+            tensors[f"optimizer.{index}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
+    return tensors
+
+
+def _restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], device) -> None:
+    state_dict = optimizer.state_dict()
+    restored: dict[int, dict] = {}
+    for name, tensor in tensors.items():
+        if name.startswith("optimizer."):
+            _, index, key = name.split(".", 2)
+            # AdamW keeps `step` on the CPU and the moments beside the parameter.
+            restored.setdefault(int(index), {})[key] = tensor if key == "step" else tensor.to(device)
+    state_dict["state"] = restored
+    optimizer.load_state_dict(state_dict)
+
+
+def save_state(state_dir: Path, step: int, run_id: str, setup: TrainingSetup, optimizer, generator,
+               attempts: list[dict] | None = None) -> None:
+    """Write weights, optimizer moments and RNG state atomically: a kill mid-write leaves the previous state."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    tensors = {f"weights.{name}": p.detach().cpu().contiguous() for name, p in setup.trainable.items()}
+    tensors.update(_optimizer_tensors(optimizer))
+    tensors["rng.generator"] = generator.get_state()
+    tmp_weights = state_dir / (STATE_WEIGHTS + ".tmp")
+    save_file(tensors, str(tmp_weights))
+    tmp_info = state_dir / (STATE_INFO + ".tmp")
+    tmp_info.write_text(json.dumps({"step": step, "run_id": run_id, "attempts": attempts or []}))
+    os.replace(tmp_weights, state_dir / STATE_WEIGHTS)
+    os.replace(tmp_info, state_dir / STATE_INFO)
+
+
+def load_state(state_dir: Path, run_id: str, setup: TrainingSetup, optimizer, generator, device,
+               log) -> tuple[int, list[dict]]:
+    """Restore a saved state of the same run; returns its step and the earlier attempts that reached it
+    ((0, []) when there is none to resume)."""
+    info_path, weights_path = state_dir / STATE_INFO, state_dir / STATE_WEIGHTS
+    if not (info_path.is_file() and weights_path.is_file()):
+        return 0, []
+    info = json.loads(info_path.read_text())
+    if info.get("run_id") != run_id:
+        log(f"ignoring saved state in {state_dir}: it belongs to a run with other settings")
+        return 0, []
+    tensors = load_file(str(weights_path))
+    with torch.no_grad():
+        for name, param in setup.trainable.items():
+            param.copy_(tensors[f"weights.{name}"].to(param.device, param.dtype))
+    _restore_optimizer(optimizer, tensors, device)
+    generator.set_state(tensors["rng.generator"])
+    log(f"resuming from saved state at step {info['step']} ({state_dir})")
+    return int(info["step"]), list(info.get("attempts", []))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The loop
+
+
+class _StopRequest:
+    """Turns SIGTERM (SLURM's time limit or preemption) and SIGINT into a flag checked between steps."""
+
+    def __init__(self):
+        self.signal_name = None
+        self._previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.signal_name = signal.Signals(signum).name
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _token_ids(tokenizer, prompts: list[str], device) -> torch.Tensor:
+    return tokenizer(prompts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
+                     return_tensors="pt").input_ids.to(device)
+
+
+def _encode_prompts(pipe, prompts: list[str], device) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Prompts -> (the UNet's cross-attention states, SDXL's pooled text embedding or None), as the pipelines
+    encode them: SD-1.x the last hidden states; SDXL both encoders' penultimate ones side by side, and the second
+    encoder's pooled projection."""
+    from ..models import is_sdxl
+
+    if not is_sdxl(pipe):
+        return pipe.text_encoder(_token_ids(pipe.tokenizer, prompts, device))[0], None
+    states = []
+    for tokenizer, encoder in ((pipe.tokenizer, pipe.text_encoder), (pipe.tokenizer_2, pipe.text_encoder_2)):
+        out = encoder(_token_ids(tokenizer, prompts, device), output_hidden_states=True)
+        states.append(out.hidden_states[-2])
+    return torch.cat(states, dim=-1), out[0]
+
+
+def _size_condition(pipe, height: int, width: int, device) -> torch.Tensor | None:
+    """SDXL's six size numbers as its pipeline passes them for an uncropped image of this size: (original height,
+    width, crop top, left, target height, width)."""
+    from ..models import is_sdxl
+
+    return torch.tensor([[height, width, 0, 0, height, width]], device=device) if is_sdxl(pipe) else None
+
+
+@torch.no_grad()
+def _latent_moments(vae, pixels: torch.Tensor, device, batch: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and std of the VAE posterior per image, computed once; each step samples from them with our generator."""
+    means, stds = [], []
+    for start in range(0, len(pixels), batch):
+        dist = vae.encode(pixels[start:start + batch].to(device, vae.dtype)).latent_dist
+        means.append(dist.mean.float())
+        stds.append(dist.std.float())
+    return torch.cat(means), torch.cat(stds)
+
+
+def run_training(pipe, setup: TrainingSetup, config: TrainingConfig, instance_images, class_images,
+                 state_dir: Path, run_id: str, log: Callable[[str], None] = print,
+                 progress: bool = True, device: str = "auto",
+                 snapshot: Callable[[int], None] | None = None) -> tuple[list[dict], list[dict]]:
+    """Train `setup.trainable` in place inside `pipe`; returns the loss log rows (step, loss, lr) and the
+    attempts that made them (one per call: when it started, on which host, its first and last step, and the
+    signal that stopped it), so that metadata.json keeps what the job logs of killed attempts lose.
+
+    The state is saved to `state_dir` every `config.checkpoint_every` steps and when SIGTERM/SIGINT arrives
+    (then TrainingInterrupted is raised). A later call with the same `run_id` resumes from that state.
+    `snapshot(step)` is called after each of `config.eval_steps`, before that step's state is saved: a state at
+    step s implies the snapshots up to s were written by this run.
+    """
+    from accelerate import Accelerator
+    from tqdm.auto import tqdm
+
+    from ..generate import pick_device
+
+    from accelerate.state import AcceleratorState
+
+    # accelerate keeps one state per process; a second training here (tests, benchmarks) may want another precision.
+    AcceleratorState._reset_state(reset_partial_state=True)
+    accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=pick_device(device) == "cpu")
+    device = accelerator.device
+    from diffusers import DDPMScheduler
+
+    from ..models import text_pairs
+
+    unet, vae = pipe.unet, pipe.vae
+    text_encoders = [encoder for _, encoder in text_pairs(pipe)]
+    noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
+    for module in (unet, vae, *text_encoders):
+        module.to(device)
+    vae.eval()
+    unet.train()
+    for encoder in text_encoders:
+        encoder.train(setup.train_text_encoder)
+
+    params = list(setup.trainable.values())
+    # One parameter group per learning-rate multiplier (a single group unless the method asks for more).
+    groups: dict[float, list] = {}
+    for name, param in setup.trainable.items():
+        groups.setdefault(float(setup.lr_scales.get(name, 1.0)), []).append(param)
+    # Prepared by accelerate so that fp16 loss scaling is undone before clipping and skipped on overflow.
+    optimizer = accelerator.prepare(torch.optim.AdamW(
+        [{"params": group, "lr_scale": scale} for scale, group in groups.items()],
+        lr=config.effective_lr, weight_decay=config.adam_weight_decay))
+    generator = torch.Generator().manual_seed(config.seed)
+
+    use_prior = class_images is not None and len(class_images) > 0 and setup.class_prompt is not None
+    instance_pixels = images_to_tensor(instance_images)
+    inst_mean, inst_std = _latent_moments(vae, instance_pixels, device)
+    if use_prior:
+        class_mean, class_std = _latent_moments(vae, images_to_tensor(class_images), device)
+    size = _size_condition(pipe, *instance_pixels.shape[-2:], device)
+    text_trains = setup.train_text_encoder
+    if not text_trains:
+        with torch.no_grad():
+            fixed_inst = _encode_prompts(pipe, [setup.instance_prompt], device)
+            fixed_class = _encode_prompts(pipe, [setup.class_prompt], device) if use_prior else None
+
+    state_dir = Path(state_dir)
+    log_path = state_dir / LOSS_LOG
+    start, attempts = load_state(state_dir, run_id, setup, optimizer, generator, device, log)
+    rows = _read_loss_log(log_path, upto=start)
+    attempt = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": platform.node(), "from_step": start,
+               "to_step": start, "stopped_by": None}
+
+    bs = config.batch_size
+    with _StopRequest() as stop, tqdm(total=config.steps, initial=start, disable=not progress,
+                                      desc="train", mininterval=5) as bar:
+        for step in range(start, config.steps):
+            lr = config.lr_at(step)
+            for group in optimizer.param_groups:
+                group["lr"] = lr * group["lr_scale"]
+            idx = torch.randint(len(inst_mean), (bs,), generator=generator)
+            mean, std = inst_mean[idx], inst_std[idx]
+            if use_prior:
+                cidx = torch.randint(len(class_mean), (bs,), generator=generator)
+                mean, std = torch.cat([mean, class_mean[cidx]]), torch.cat([std, class_std[cidx]])
+            sample_noise = torch.randn(mean.shape, generator=generator).to(device)
+            latents = (mean + std * sample_noise) * vae.config.scaling_factor
+            noise = torch.randn(latents.shape, generator=generator).to(device)
+            timesteps = torch.randint(0, noise_scheduler.config.num_train_timesteps, (len(latents),),
+                                      generator=generator).to(device)
+            noisy = noise_scheduler.add_noise(latents, noise, timesteps)
+            if noise_scheduler.config.prediction_type == "v_prediction":
+                target = noise_scheduler.get_velocity(latents, noise, timesteps)
+            else:
+                target = noise
+
+            with accelerator.autocast():
+                if text_trains:
+                    prompts = [setup.instance_prompt] * bs + ([setup.class_prompt] * bs if use_prior else [])
+                    hidden, pooled = _encode_prompts(pipe, prompts, device)
+                else:
+                    fixed = [fixed_inst] + ([fixed_class] if use_prior else [])
+                    hidden = torch.cat([states.expand(bs, -1, -1) for states, _ in fixed])
+                    pooled = None if size is None else torch.cat([p.expand(bs, -1) for _, p in fixed])
+                # SDXL's added conditioning: the pooled text embedding and the size numbers.
+                added = None if size is None else {"text_embeds": pooled.to(unet.dtype),
+                                                   "time_ids": size.expand(len(latents), -1).to(unet.dtype)}
+                pred = unet(noisy, timesteps, hidden.to(unet.dtype), added_cond_kwargs=added).sample
+            pred, target = pred.float(), target.float()
+            if use_prior:
+                loss = (F.mse_loss(pred[:bs], target[:bs])
+                        + config.prior_loss_weight * F.mse_loss(pred[bs:], target[bs:]))
+            else:
+                loss = F.mse_loss(pred, target)
+
+            accelerator.backward(loss)
+            if config.max_grad_norm > 0:
+                accelerator.clip_grad_norm_(params, config.max_grad_norm)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            if setup.after_step is not None:
+                setup.after_step()
+
+            rows.append({"step": step + 1, "loss": float(loss.detach()), "lr": lr})
+            bar.update(1)
+            done = step + 1
+            attempt["to_step"] = done
+            if snapshot is not None and done in config.eval_steps:
+                snapshot(done)
+            if stop.signal_name or (config.checkpoint_every > 0 and done % config.checkpoint_every == 0
+                                    and done < config.steps):
+                attempt["stopped_by"] = stop.signal_name
+                save_state(state_dir, done, run_id, setup, optimizer, generator, [*attempts, attempt])
+                _write_loss_log(log_path, rows)
+                if stop.signal_name:
+                    raise TrainingInterrupted(f"{stop.signal_name} received: state saved at step {done} in "
+                                              f"{state_dir}; run the job again to resume from there")
+    return rows, [*attempts, attempt]
+
+
+def _write_loss_log(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["step", "loss", "lr"])
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def _read_loss_log(path: Path, upto: int) -> list[dict]:
+    """Loss rows of the steps already done; rows past the resumed step came from a killed run and are redone."""
+    if upto == 0 or not path.is_file():
+        return []
+    with open(path, newline="") as handle:
+        return [{"step": int(r["step"]), "loss": float(r["loss"]), "lr": float(r["lr"])}
+                for r in csv.DictReader(handle) if int(r["step"]) <= upto]
+
+
+def write_loss_log(path: Path, rows: list[dict]) -> None:
+    _write_loss_log(Path(path), rows)
+
+
+def peak_memory_mb() -> float:
+    """Peak memory of this process: GPU allocator peak when on CUDA, else the resident set size."""
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**20
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
