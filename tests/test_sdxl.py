@@ -51,7 +51,8 @@ def test_the_family_comes_from_the_model(tiny_xl_model, tiny_model):
 
 def test_another_family_is_refused_by_name(tmp_path):
     (tmp_path / "model_index.json").write_text(json.dumps({"_class_name": "FluxPipeline"}))
-    with pytest.raises(ValueError, match=r"is a FluxPipeline; conceptbench runs sd and sdxl models"):
+    with pytest.raises(ValueError, match="is a FluxPipeline; conceptbench runs StableDiffusionPipeline and "
+                                         "StableDiffusionXLPipeline models"):
         load_pipeline(tmp_path)
 
 
