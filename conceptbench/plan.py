@@ -10,7 +10,7 @@ from .config import validate_config
 from .methods import get_method, method_params
 from .metrics import ORACLE_METRICS, metric_axes
 from .models import BUILT_BY_THE_WORKFLOW, BUILTIN_TINY
-from .runs import run_name, snapshot_name, split_name
+from .runs import feature_key, run_name, snapshot_folder, snapshot_name, split_name
 from .prompts import PLAIN_ID, baseline_prompt, context_by_kind, context_templates, fill, prompt_ids
 from .world import BUILTIN_WORLD, weights_version
 from .world.vocabulary import parse_prompt
@@ -156,14 +156,15 @@ class Plan:
 
     def snapshot_sets(self, concept: str, method: str) -> list[list]:
         """method_sets for every snapshot, in folders snapshots/step<N>/<prompt>, beside the final images."""
-        return [[f"snapshots/step{step}/{folder}", prompt, seeds] for step in self.eval_steps(method)
+        return [[f"{snapshot_folder(step)}/{folder}", prompt, seeds] for step in self.eval_steps(method)
                 for folder, prompt, seeds in self.method_sets(concept, method)]
 
     def image_feature_sets(self, concept: str, method: str) -> dict[str, str]:
         """Feature key -> image folder: "<prompt>" for the final images, "step<N>/<prompt>" for the snapshots'."""
-        sets = {pid: pid for pid in self.concept_prompts(concept)}
+        sets = {feature_key(pid): pid for pid in self.concept_prompts(concept)}
         for step in self.eval_steps(method):
-            sets.update({f"step{step}/{pid}": f"snapshots/step{step}/{pid}" for pid in self.concept_prompts(concept)})
+            sets.update({feature_key(pid, step): f"{snapshot_folder(step)}/{pid}"
+                         for pid in self.concept_prompts(concept)})
         return sets
 
     def has_snapshots(self) -> bool:

@@ -63,6 +63,12 @@ def _error_bar(values: pd.Series, summary_row: pd.Series | None, kind: str):
     return values.std() / (np.sqrt(len(values)) if kind == "se" else 1.0)
 
 
+def plane_title(family: str, what: str, provenance: dict | None) -> str:
+    """'CLIP: image vs prompt similarity<what>', with the provenance label on a second line when there is one."""
+    title = f"{family.upper()}: image vs prompt similarity{what}"
+    return f"{title}\n({provenance['label']})" if provenance else title
+
+
 def similarity_scatter(
     metrics: pd.DataFrame, x_metric: str, y_metric: str, out_paths: list[Path], title: str, error_bars: str = "sd"
 ) -> None:

@@ -9,10 +9,12 @@ The summaries pool a method's seeds: pool_seeds turns the run name back into the
 from __future__ import annotations
 
 import re
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from .names import NAME_PATTERN
+
+if TYPE_CHECKING:  # pandas is imported where a table is made: the training and generation jobs need none
+    import pandas as pd
 
 SEED_MARK, STEP_MARK = "@seed", "@step"
 RUN_PATTERN = rf"{NAME_PATTERN}(?:{SEED_MARK}[0-9]+)?"  # the `method` wildcard of the jobs
@@ -31,6 +33,28 @@ def snapshot_name(run: str, step: int) -> str:
 
 def is_snapshot(name: str) -> bool:
     return STEP_MARK in name
+
+
+# Where a snapshot lives: its artifact inside the checkpoint folder, its images inside the method's image set, and
+# its features under keys "step<N>/<prompt id>" in the method's feature files.
+SNAPSHOT_FOLDER = "snapshots"
+
+
+def snapshot_folder(step: int) -> str:
+    return f"{SNAPSHOT_FOLDER}/step{step}"
+
+
+def snapshot_step(path: str) -> int:
+    """The step of a path under snapshot_folder(step): 'snapshots/step50/plain' -> 50."""
+    parts = path.split("/")
+    if len(parts) < 2 or parts[0] != SNAPSHOT_FOLDER or not parts[1].startswith("step"):
+        raise ValueError(f"{path!r} is not under {SNAPSHOT_FOLDER}/step<N>/")
+    return int(parts[1].removeprefix("step"))
+
+
+def feature_key(prompt_id: str, step: int | None = None) -> str:
+    """A feature file's key for a prompt's images: the final artifact's, or the snapshot's at `step`."""
+    return prompt_id if step is None else f"step{step}/{prompt_id}"
 
 
 def split_name(name: str) -> tuple[str, int | None, int | None]:
@@ -61,6 +85,7 @@ def seed_means(metrics: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     and generation noise alike (wide at few seeds, as it should be). `n` stays a run's (FID compares only at one
     n); `seeds` counts the runs.
     """
+    import pandas as pd
     from scipy.stats import t
 
     rows = []

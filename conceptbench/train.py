@@ -25,6 +25,7 @@ from .concepts import list_image_files
 from .methods import get_method
 from .methods.training import TrainingConfig, fingerprint, peak_memory_mb, run_training, write_loss_log
 from .models import load_pipeline, model_identity
+from .runs import snapshot_folder
 
 
 def library_versions() -> dict[str, str]:
@@ -51,12 +52,11 @@ def training_code_digest() -> str:
 
 
 FINISHED_RECORD, FINISHED_OUTPUTS = "finished.json", "finished"
-SNAPSHOTS = "snapshots"
 
 
 def snapshot_dir(checkpoint_dir: str | Path, step: int) -> Path:
     """Where the snapshot of a training at `step` lives inside its output (and, while training, its state)."""
-    return Path(checkpoint_dir) / SNAPSHOTS / f"step{step}"
+    return Path(checkpoint_dir) / snapshot_folder(step)
 
 
 def _link_or_copy(source: str, destination: str) -> None:

@@ -5,13 +5,13 @@ import sys
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the checkout's library, also inside conda envs
 
 from itertools import groupby
-from pathlib import Path
 
 from conceptbench.files import AtomicFolder
 from conceptbench.generate import pick_device, use_scheduler, write_sets
 from conceptbench.jobs import start_job
 from conceptbench.methods import get_method
 from conceptbench.models import load_pipeline
+from conceptbench.runs import snapshot_step
 from conceptbench.train import snapshot_dir
 
 log = start_job(snakemake)
@@ -27,15 +27,11 @@ def load(checkpoint):
     return use_scheduler(pipe, g["scheduler"]).to(pick_device(p.device))
 
 
-def step_of(image_set):
-    return int(Path(image_set[0]).parts[1].removeprefix("step"))  # snapshots/step<N>/<prompt>
-
-
 settings = dict(steps=g["steps"], guidance_scale=g["guidance_scale"], resolution=g["resolution"],
                 batch_size=g["batch_size"], log=log)
 with AtomicFolder(snakemake.output[0]) as out:
     write_sets(load(snakemake.input.get("checkpoint")), [tuple(s) for s in p.sets], out, **settings)
-    for step, sets in groupby(p.snapshot_sets, key=step_of):
+    for step, sets in groupby(p.snapshot_sets, key=lambda image_set: snapshot_step(image_set[0])):
         log(f"snapshot at step {step}")
         write_sets(load(snapshot_dir(snakemake.input.checkpoint, step)), [tuple(s) for s in sets], out, **settings)
 log(f"-> {snakemake.output[0]}")

@@ -13,7 +13,7 @@ from conceptbench.feature_files import features_metadata, load_features
 from conceptbench.jobs import start_job
 from conceptbench.metrics import (METHOD_BASELINE_HALF, REFERENCE_HALVES, OracleTask, concept_method_metrics,
                                   per_image_scores, reference_metrics)
-from conceptbench.runs import snapshot_name
+from conceptbench.runs import feature_key, snapshot_name
 from conceptbench.replicates import concept_method_replicates, reference_replicates
 from conceptbench.uncertainty import draw_rows, with_intervals
 
@@ -61,15 +61,15 @@ else:
     common = dict(target_feats=targets, baseline_feats=half[METHOD_BASELINE_HALF],  # never the half that shares
                   text_feats=text, metric_list=p.metrics, oracle=oracle)           # the method's seeds
     rows, scores = [], []
-    # The final artifact (feature keys "<prompt>"), then each snapshot ("step<N>/<prompt>"), the same draws for all.
-    for name, prefix in [(wc.method, ""), *((snapshot_name(wc.method, s), f"step{s}/") for s in p.eval_steps)]:
-        plain = {e: f[f"{prefix}plain"] for e, f in images.items()}
-        context = {e: {pid: f[f"{prefix}{pid}"] for pid in p.context_ids} for e, f in images.items()}
+    # The final artifact, then each snapshot (runs.feature_key), the same draws for all.
+    for name, step in [(wc.method, None), *((snapshot_name(wc.method, s), s) for s in p.eval_steps)]:
+        plain = {e: f[feature_key("plain", step)] for e, f in images.items()}
+        context = {e: {pid: f[feature_key(pid, step)] for pid in p.context_ids} for e, f in images.items()}
         found = concept_method_metrics(wc.concept, name, image_feats=plain, context_feats=context, **common)
         drawn = draw_rows(np.random.default_rng(0), sizes(plain, context), p.bootstrap_samples)
         rows += with_intervals(found, concept_method_replicates(image_feats=plain, context_feats=context, rows=drawn,
                                                                 **common))
-        if not prefix:  # the paired comparisons are between final artifacts
+        if step is None:  # the paired comparisons are between final artifacts
             scores = per_image_scores(wc.concept, name, image_feats=plain, context_feats=context, **common)
 log(f"{p.bootstrap_samples} bootstrap samples of the generated images for the intervals")
 pd.DataFrame(rows, columns=ROW_COLUMNS).to_csv(snakemake.output.table, index=False)

@@ -8,13 +8,11 @@ import pandas as pd
 from conceptbench.jobs import start_job
 from conceptbench.metrics import metric_axes
 from conceptbench.runs import method_rows
-from conceptbench.plots import similarity_scatter
+from conceptbench.plots import plane_title, similarity_scatter
 
 log = start_job(snakemake)
 x_metric, y_metric = metric_axes()[snakemake.wildcards.family]
-title = f"{snakemake.wildcards.family.upper()}: image vs prompt similarity"
-if snakemake.params.provenance:
-    title += f"\n({snakemake.params.provenance['label']})"
+title = plane_title(snakemake.wildcards.family, "", snakemake.params.provenance)
 # The final artifacts, training seeds pooled (the snapshots are rule tradeoff's).
 table = method_rows(pd.read_csv(snakemake.input[0]), snakemake.params.own_seeds)
 similarity_scatter(table, x_metric, y_metric,

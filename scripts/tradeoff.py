@@ -7,14 +7,12 @@ import pandas as pd
 
 from conceptbench.jobs import start_job
 from conceptbench.metrics import metric_axes
-from conceptbench.plots import tradeoff_plot
+from conceptbench.plots import plane_title, tradeoff_plot
 from conceptbench.runs import method_rows
 
 log = start_job(snakemake)
 x_metric, y_metric = metric_axes()[snakemake.wildcards.family]
-title = f"{snakemake.wildcards.family.upper()}: image vs prompt similarity over training"
-if snakemake.params.provenance:
-    title += f"\n({snakemake.params.provenance['label']})"
+title = plane_title(snakemake.wildcards.family, " over training", snakemake.params.provenance)
 paths = {method: {int(step): name for step, name in steps.items()} for method, steps in snakemake.params.paths.items()}
 table = method_rows(pd.read_csv(snakemake.input[0]), snakemake.params.own_seeds, snapshots=True)
 tradeoff_plot(table, x_metric, y_metric, paths, [snakemake.output.png, snakemake.output.svg],

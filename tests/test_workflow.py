@@ -323,16 +323,30 @@ def test_killed_generation_leaves_no_half_written_set(reduced_run, pytestconfig)
 
 
 def test_plumbing_preset_runs(tmp_path):
-    """config/plumbing.yaml (random builtin:tiny models, built by the workflow) on one concept, method and prompt."""
+    """config/plumbing.yaml (random builtin:tiny models, built by the workflow) on one concept and prompt, with the
+    methods the default lacks: pivotal tuning (with a snapshot) and Custom Diffusion (with its class images)."""
     import yaml
 
     workdir = copy_workflow(tmp_path / "workflow")
     preset = yaml.safe_load((workdir / "config" / "plumbing.yaml").read_text())
-    preset["methods"] = {"lora": preset["methods"]["lora"]}
+    lora = preset["methods"]["lora"]
+    preset["methods"] = {
+        "pivotal_tuning": {"type": "pivotal_tuning", "steps": lora["steps"], "batch_size": lora["batch_size"],
+                           "learning_rate": lora["learning_rate"], "checkpoint_every": 20, "eval_steps": [20]},
+        "custom_diffusion": {"type": "custom_diffusion", "steps": 20, "learning_rate": 1.0e-4,
+                             "checkpoint_every": 10},
+    }
     preset["prompts"]["context"] = preset["prompts"]["context"][:1]
     shutil.rmtree(workdir / "data" / "demo" / "red_toy")
     (workdir / "plumbing.yaml").write_text(yaml.safe_dump(preset, sort_keys=False))
     run = snakemake(workdir, "--configfile", "plumbing.yaml").check()
     assert set(TINY_ONLY_RULES) <= set(run.jobs.counts), run.jobs.summary()
-    assert "mean nothing" in (workdir / "results" / "summary" / "metrics.md").read_text()
-    assert not (workdir / "results" / "summary" / "world_quality.md").exists()
+    assert run.jobs.counts["train"] == 2 and run.jobs.counts["class_images"] == 1, run.jobs.summary()
+    summary = workdir / "results" / "summary"
+    assert "mean nothing" in (summary / "metrics.md").read_text()
+    assert not (summary / "world_quality.md").exists()
+    methods = set(pd.read_csv(summary / "metrics.csv")["method"])
+    assert {"pivotal_tuning", "pivotal_tuning@step20", "custom_diffusion"} <= methods, methods
+    checkpoints = workdir / "results" / "checkpoints" / "blue_dog"
+    assert (checkpoints / "custom_diffusion" / "pytorch_custom_diffusion_weights.safetensors").is_file()
+    assert (checkpoints / "pivotal_tuning" / "snapshots" / "step20" / "learned_embeds.safetensors").is_file()
