@@ -211,12 +211,13 @@ def is_sdxl(pipe) -> bool:
     return type(pipe).__name__ == "StableDiffusionXLPipeline"
 
 
-def text_pairs(pipe) -> list[tuple]:
-    """(tokenizer, text encoder) of each text encoder the pipeline has: one for SD-1.x, two for SDXL."""
-    pairs = [(pipe.tokenizer, pipe.text_encoder)]
+def text_encoders(pipe) -> list[tuple]:
+    """(component name, tokenizer, text encoder) of each text encoder the pipeline has: text_encoder, and
+    text_encoder_2 on SDXL."""
+    encoders = [("text_encoder", pipe.tokenizer, pipe.text_encoder)]
     if is_sdxl(pipe):
-        pairs.append((pipe.tokenizer_2, pipe.text_encoder_2))
-    return pairs
+        encoders.append(("text_encoder_2", pipe.tokenizer_2, pipe.text_encoder_2))
+    return encoders
 
 
 def load_pipeline(model: str | Path, torch_dtype: torch.dtype = torch.float32):

@@ -40,10 +40,6 @@ def uses_prior(params: dict) -> bool:
     return bool(params["prior_preservation"])
 
 
-def _is_cross_attention(processor_name: str, unet) -> bool:
-    return unet.get_submodule(processor_name.removesuffix(".processor")).is_cross_attention
-
-
 def attach_processors(unet, weights: dict | None = None, train_q_out: bool = False) -> None:
     """Give every cross-attention layer a Custom Diffusion processor (and self-attention layers one that trains
     nothing, as diffusers' trainer does): from `weights` (a saved state dict) when given, else initialised from the
@@ -53,10 +49,10 @@ def attach_processors(unet, weights: dict | None = None, train_q_out: bool = Fal
 
     processors = {}
     for name in unet.attn_processors:
-        if not _is_cross_attention(name, unet):
+        attn = unet.get_submodule(name.removesuffix(".processor"))
+        if not attn.is_cross_attention:
             processors[name] = CustomDiffusionAttnProcessor2_0(train_kv=False, train_q_out=False)
             continue
-        attn = unet.get_submodule(name.removesuffix(".processor"))
         prefix = f"{name}."
         own = {k.removeprefix(prefix): v for k, v in (weights or {}).items() if k.startswith(prefix)}
         with_q_out = f"{QUERY}.weight" in own if weights is not None else train_q_out

@@ -23,13 +23,13 @@ def uses_prior(params: dict) -> bool:
 
 
 def prepare(pipe, concept_name: str, class_noun: str, params: dict):
-    from .lora import text_encoders
+    from ..models import text_encoders
     from .training import TrainingSetup
 
     pipe.vae.requires_grad_(False)
     pipe.unet.requires_grad_(True)
     trainable = {f"unet.{n}": p for n, p in pipe.unet.named_parameters()}
-    for name, encoder in text_encoders(pipe):  # SDXL has two
+    for name, _, encoder in text_encoders(pipe):  # SDXL has two
         encoder.requires_grad_(bool(params["train_text_encoder"]))
         if params["train_text_encoder"]:
             trainable.update({f"{name}.{n}": p for n, p in encoder.named_parameters()})

@@ -53,10 +53,10 @@ def add_unet_adapter(pipe, params: dict) -> dict:
     """Freeze the pipeline, add the UNet's adapter; returns its trainable parameters by name."""
     import torch
 
-    from ..models import text_pairs
+    from ..models import text_encoders
 
     pipe.vae.requires_grad_(False)
-    for _, text_encoder in text_pairs(pipe):
+    for _, _, text_encoder in text_encoders(pipe):
         text_encoder.requires_grad_(False)
     pipe.unet.requires_grad_(False)
     # The adapter's random init must not depend on what ran before in this process.
@@ -74,11 +74,12 @@ def add_text_encoder_adapter(text_encoder, config) -> None:
 
 
 def prepare(pipe, concept_name: str, class_noun: str, params: dict):
+    from ..models import text_encoders
     from .training import TrainingSetup
 
     trainable = add_unet_adapter(pipe, params)
     if params["train_text_encoder"]:  # every text encoder (SDXL has two)
-        for name, encoder in text_encoders(pipe):
+        for name, _, encoder in text_encoders(pipe):
             add_text_encoder_adapter(encoder, lora_config(params, TEXT_ENCODER_TARGETS))
             trainable.update({f"{name}.{n}": p for n, p in encoder.named_parameters() if p.requires_grad})
     phrase = concept_phrase(concept_name, class_noun, params)
@@ -90,24 +91,17 @@ def prepare(pipe, concept_name: str, class_noun: str, params: dict):
     )
 
 
-def text_encoders(pipe) -> list[tuple[str, object]]:
-    """(component name, text encoder) pairs: text_encoder, and text_encoder_2 on SDXL."""
-    from ..models import text_pairs
-
-    return [("text_encoder" if i == 0 else f"text_encoder_{i + 1}", encoder)
-            for i, (_, encoder) in enumerate(text_pairs(pipe))]
-
-
 def save_lora(pipe, out_dir: Path, text_encoder: bool) -> None:
     """The UNet's (and the text encoders') adapters as diffusers' LoRA file, saved by the pipeline's own class."""
     from diffusers.utils import convert_state_dict_to_diffusers
     from peft.utils import get_peft_model_state_dict
 
     from ..files import sort_safetensors_metadata
+    from ..models import text_encoders
 
     extra = {}
     if text_encoder:
-        for name, encoder in text_encoders(pipe):
+        for name, _, encoder in text_encoders(pipe):
             extra[f"{name}_lora_layers"] = convert_state_dict_to_diffusers(get_peft_model_state_dict(encoder))
             extra[f"{name}_lora_adapter_metadata"] = sorted_sets(encoder.peft_config["default"].to_dict())
     type(pipe).save_lora_weights(

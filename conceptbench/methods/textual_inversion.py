@@ -27,14 +27,14 @@ def uses_prior(params: dict) -> bool:
 def prepare(pipe, concept_name: str, class_noun: str, params: dict):
     import torch
 
-    from ..models import text_pairs
+    from ..models import text_encoders
     from .training import TrainingSetup
 
     token = placeholder_token(concept_name, params)
     pipe.unet.requires_grad_(False)
     pipe.vae.requires_grad_(False)
     trainable, token_ids, restores = {}, [], []
-    for index, (tokenizer, text_encoder) in enumerate(text_pairs(pipe)):
+    for index, (_, tokenizer, text_encoder) in enumerate(text_encoders(pipe)):
         if tokenizer.add_tokens(token) != 1:
             raise ValueError(f"placeholder {token!r} is already a token of this tokenizer; choose another placeholder")
         token_id = tokenizer.convert_tokens_to_ids(token)
@@ -87,7 +87,7 @@ def load_token(pipe, checkpoint_dir) -> None:
     from safetensors import safe_open
     from safetensors.torch import load_file
 
-    from ..models import is_sdxl, text_pairs
+    from ..models import is_sdxl, text_encoders
 
     if not is_sdxl(pipe):
         pipe.load_textual_inversion(str(checkpoint_dir), weight_name=ARTIFACT)
@@ -96,7 +96,7 @@ def load_token(pipe, checkpoint_dir) -> None:
     with safe_open(path, framework="pt") as handle:
         token = handle.metadata()["token"]
     embeddings = load_file(path)
-    for key, (tokenizer, text_encoder) in zip(SDXL_KEYS, text_pairs(pipe)):
+    for key, (_, tokenizer, text_encoder) in zip(SDXL_KEYS, text_encoders(pipe)):
         pipe.load_textual_inversion(embeddings[key], token=token, text_encoder=text_encoder, tokenizer=tokenizer)
 
 

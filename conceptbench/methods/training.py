@@ -179,12 +179,12 @@ def _encode_prompts(pipe, prompts: list[str], device) -> tuple[torch.Tensor, tor
     """Prompts -> (the UNet's cross-attention states, SDXL's pooled text embedding or None), as the pipelines
     encode them: SD-1.x the last hidden states; SDXL both encoders' penultimate ones side by side, and the second
     encoder's pooled projection."""
-    from ..models import is_sdxl
+    from ..models import is_sdxl, text_encoders
 
     if not is_sdxl(pipe):
         return pipe.text_encoder(_token_ids(pipe.tokenizer, prompts, device))[0], None
     states = []
-    for tokenizer, encoder in ((pipe.tokenizer, pipe.text_encoder), (pipe.tokenizer_2, pipe.text_encoder_2)):
+    for _, tokenizer, encoder in text_encoders(pipe):
         out = encoder(_token_ids(tokenizer, prompts, device), output_hidden_states=True)
         states.append(out.hidden_states[-2])
     return torch.cat(states, dim=-1), out[0]
@@ -235,16 +235,16 @@ def run_training(pipe, setup: TrainingSetup, config: TrainingConfig, instance_im
     device = accelerator.device
     from diffusers import DDPMScheduler
 
-    from ..models import text_pairs
+    from ..models import text_encoders
 
     unet, vae = pipe.unet, pipe.vae
-    text_encoders = [encoder for _, encoder in text_pairs(pipe)]
+    encoders = [encoder for _, _, encoder in text_encoders(pipe)]
     noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
-    for module in (unet, vae, *text_encoders):
+    for module in (unet, vae, *encoders):
         module.to(device)
     vae.eval()
     unet.train()
-    for encoder in text_encoders:
+    for encoder in encoders:
         encoder.train(setup.train_text_encoder)
 
     params = list(setup.trainable.values())
