@@ -9,8 +9,12 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def pytest_collection_modifyitems(items):
-    # Tests marked run_last check work that ran in the background meanwhile (the SLURM end-to-end run).
-    items.sort(key=lambda item: item.get_closest_marker("run_last") is not None)  # stable: order kept otherwise
+    # run_first tests start the SLURM runs in the background, beside the lighter tests that follow (they leave a core
+    # idle much of the time); run_last tests check that work at the end of the session.
+    def order(item) -> int:
+        return 0 if item.get_closest_marker("run_first") else 2 if item.get_closest_marker("run_last") else 1
+
+    items.sort(key=order)  # stable: the order is kept otherwise
 
 
 @pytest.fixture(autouse=True)

@@ -57,6 +57,8 @@ PROFILE_ARGS = ("--profile", "profiles/slurm", "--slurm-init-seconds-before-stat
 SUBMITTED = re.compile(r"Job (?P<job>\d+) has been submitted with SLURM jobid (?P<id>\d+) \(log: (?P<log>\S+)\)\.")
 SLURM_LOGS = Path(".snakemake") / "slurm_logs"
 RESUMED = re.compile(r"resuming from saved state at step (\d+)")
+# The background runs start first and go on beside most of the suite: a hung run fails, a slow one does not.
+BACKGROUND_LIMIT = 25 * 60
 
 
 # ---- is there a cluster? ----------------------------------------------------------------------------------------
@@ -339,7 +341,7 @@ def _start_time_limit_run(tmp_path: Path) -> TimeLimitRun:
     try:
         # The profile's `retries: 1` gives the one retry. `--` ends --set-resources' list of values. The limit
         # covers waiting in the queue behind the end-to-end run's jobs.
-        running = SlurmRunInProgress(workdir, "--set-resources", TIME_LIMITS, "--", TARGET, limit=15 * 60)
+        running = SlurmRunInProgress(workdir, "--set-resources", TIME_LIMITS, "--", TARGET, limit=BACKGROUND_LIMIT)
     except BaseException:
         reference.kill()
         raise
@@ -430,10 +432,11 @@ def _start_end_to_end(tmp_path: Path) -> EndToEnd:
     rules = snakemake(workdir, "--list-rules", timeout=120).check().stdout.split()
     assert set(planned.counts) == set(rules) - set(TINY_ONLY_RULES), "the run should exercise every rule it can"
     remote = [job for job in planned.jobs if job.rule != "all"]  # `all` has no output and runs locally
-    running = SlurmRunInProgress(workdir, "--slurm-keep-successful-logs", limit=15 * 60)
+    running = SlurmRunInProgress(workdir, "--slurm-keep-successful-logs", limit=BACKGROUND_LIMIT)
     return EndToEnd(workdir, what, planned, remote, running)
 
 
+@pytest.mark.run_first
 def test_the_background_runs_start(tmp_path, slurm_cluster):
     # Mostly waiting on SLURM's status checks: the rest of the suite runs meanwhile, and the run_last tests check
     # the finished runs at the end of the session. The time-limit run first: its step timing wants a quiet machine.
