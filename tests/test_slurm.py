@@ -11,10 +11,12 @@ MinJobAge seconds only, and a full run may take longer than that).
 Budget (2 cores, one-node cluster): the time-limit run (about 4 minutes on a quiet machine, most of it one training
 on one core and SLURM's 1-minute limit), the end-to-end run (about 6 minutes on a quiet machine, mostly waiting on
 SLURM's status checks) and the failing job start first (test_the_background_runs_start, marked run_first), run in
-the background beside the rest of the suite (there: as long as the suite) and are checked at the end of the session. Every SLURM job costs ~5 s more than the same job run locally (two Snakemake start-ups,
-sbatch's and srun's), so the end-to-end test runs a small config that still has a job of every rule (one demo
-concept, one DreamBooth entry with prior preservation, two context prompts, a short training): what it proves is
-that each rule runs as a SLURM job, which the full default's jobs would prove minutes later. CONCEPTBENCH_SLURM_FULL_DEFAULT=1 runs config.yaml as shipped instead.
+the background beside the rest of the suite (there: as long as the suite) and are checked at the end of the session.
+Every SLURM job costs ~5 s more than the same job run locally (two Snakemake start-ups, sbatch's and srun's), so the
+end-to-end test runs a small config that still has a job of every rule (one demo concept, one DreamBooth entry with
+prior preservation, two context prompts, a short training): what it proves is that each rule runs as a SLURM job,
+which the full default's jobs would prove minutes later. CONCEPTBENCH_SLURM_FULL_DEFAULT=1 runs config.yaml as
+shipped instead.
 """
 
 from __future__ import annotations
