@@ -5,9 +5,10 @@ import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the checkout's library, also inside conda envs
 
+from conceptbench.jobs import start_job  # first: it readies the process for the imports below
+
 import pandas as pd
 
-from conceptbench.jobs import start_job
 from conceptbench.runs import is_snapshot, method_rows, pool_seeds
 from conceptbench.plots import comparisons_markdown, metrics_markdown
 from conceptbench.uncertainty import method_summary, paired_comparisons

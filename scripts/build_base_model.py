@@ -3,7 +3,8 @@ import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the checkout's library, also inside conda envs
 
-from conceptbench.jobs import start_job
+from conceptbench.jobs import start_job  # first: it readies the process for the imports below
+
 from conceptbench.models import build_base_model
 
 log = start_job(snakemake)

@@ -3,8 +3,9 @@ import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the checkout's library, also inside conda envs
 
+from conceptbench.jobs import start_job  # first: it readies the process for the imports below
+
 from conceptbench.features import build_tiny_extractor
-from conceptbench.jobs import start_job
 
 log = start_job(snakemake)
 build_tiny_extractor(snakemake.wildcards.extractor, snakemake.output[0], seed=snakemake.params.seed)

@@ -3,8 +3,9 @@ import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the checkout's library, also inside conda envs
 
+from conceptbench.jobs import start_job  # first: it readies the process for the imports below
+
 from conceptbench.generate import generate_sets, pick_device, use_scheduler
-from conceptbench.jobs import start_job
 from conceptbench.models import load_pipeline
 
 log = start_job(snakemake)

@@ -4,12 +4,13 @@ import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the checkout's library, also inside conda envs
 
+from conceptbench.jobs import start_job  # first: it readies the process for the imports below
+
 from pathlib import Path
 
 from conceptbench.feature_files import save_features
 from conceptbench.features import Extractor, load_image_set
 from conceptbench.generate import pick_device
-from conceptbench.jobs import start_job
 
 log = start_job(snakemake)
 p = snakemake.params

@@ -4,11 +4,12 @@ import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the checkout's library, also inside conda envs
 
+from conceptbench.jobs import start_job  # first: it readies the process for the imports below
+
 from itertools import groupby
 
 from conceptbench.files import AtomicFolder
 from conceptbench.generate import pick_device, use_scheduler, write_sets
-from conceptbench.jobs import start_job
 from conceptbench.methods import get_method
 from conceptbench.models import load_pipeline
 from conceptbench.runs import snapshot_step
@@ -18,14 +19,12 @@ log = start_job(snakemake)
 p = snakemake.params
 g = p.generation
 
-
 def load(checkpoint):
     if p.method is None:
         pipe = load_pipeline(p.base_model)
     else:
         pipe = get_method(p.method["type"]).load(p.base_model, checkpoint, p.method)
     return use_scheduler(pipe, g["scheduler"]).to(pick_device(p.device))
-
 
 settings = dict(steps=g["steps"], guidance_scale=g["guidance_scale"], resolution=g["resolution"],
                 batch_size=g["batch_size"], log=log)

@@ -3,20 +3,19 @@ import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the checkout's library, also inside conda envs
 
+from conceptbench.jobs import start_job  # first: it readies the process for the imports below
+
 from pathlib import Path
 
-from conceptbench.jobs import start_job
 from conceptbench.plots import image_grid
 
 log = start_job(snakemake)
 p = snakemake.params
 prompts = list(p.prompts)
 
-
 def first_image(folder):
     images = sorted(Path(folder).glob("*.png"))
     return images[0] if images else None
-
 
 rows = [(method, [first_image(Path(folder) / pid) for pid in prompts])
         for method, folder in zip(p.methods, snakemake.input.images)]

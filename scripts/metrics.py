@@ -4,13 +4,14 @@ import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the checkout's library, also inside conda envs
 
+from conceptbench.jobs import start_job  # first: it readies the process for the imports below
+
 import json
 
 import numpy as np
 import pandas as pd
 
 from conceptbench.feature_files import features_metadata, load_features
-from conceptbench.jobs import start_job
 from conceptbench.metrics import (METHOD_BASELINE_HALF, REFERENCE_HALVES, OracleTask, concept_method_metrics,
                                   per_image_scores, reference_metrics)
 from conceptbench.runs import feature_key, snapshot_name
@@ -24,10 +25,8 @@ log = start_job(snakemake)
 p, inp, wc = snakemake.params, snakemake.input, snakemake.wildcards
 extractors = list(p.extractors)
 
-
 def per_extractor(paths):
     return {e: load_features(path) for e, path in zip(extractors, paths)}
-
 
 targets = {e: f["targets"] for e, f in per_extractor(inp.targets).items()}
 baselines = per_extractor(inp.baselines)
@@ -38,12 +37,10 @@ if p.oracle:
     labels = json.loads(features_metadata(inp.targets[extractors.index("oracle")])["labels"])
     oracle = OracleTask(labels, p.oracle["class_noun"], p.oracle["asked"])
 
-
 def sizes(plain_set, per_prompt):
     """Image counts per set ({"plain": n, prompt id: n, ...}), for the bootstrap's draws."""
     first = next(iter(per_prompt.values()))
     return {"plain": len(next(iter(plain_set.values()))), **{pid: len(first[pid]) for pid in first}}
-
 
 rng = np.random.default_rng(0)
 if p.reference:

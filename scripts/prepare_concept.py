@@ -3,9 +3,10 @@ import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the checkout's library, also inside conda envs
 
+from conceptbench.jobs import start_job  # first: it readies the process for the imports below
+
 from conceptbench.concepts import load_concept_images, write_normalised_images
 from conceptbench.files import AtomicFolder
-from conceptbench.jobs import start_job
 
 log = start_job(snakemake)
 images = load_concept_images(snakemake.params.folder, snakemake.params.resolution)

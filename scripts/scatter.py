@@ -3,9 +3,10 @@ import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the checkout's library, also inside conda envs
 
+from conceptbench.jobs import start_job  # first: it readies the process for the imports below
+
 import pandas as pd
 
-from conceptbench.jobs import start_job
 from conceptbench.metrics import metric_axes
 from conceptbench.runs import method_rows
 from conceptbench.plots import plane_title, similarity_scatter
