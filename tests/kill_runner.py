@@ -15,7 +15,7 @@ from conceptbench import train as train_module
 from conceptbench.methods import get_method
 
 spec = json.loads(sys.argv[1])
-torch.set_num_threads(2)
+torch.set_num_threads(1)  # as in the test process (conftest.py)
 if isinstance(spec, list):  # several trainings, one after another, no signal
     for one in spec:
         train_module.train_concept(**one)

@@ -143,7 +143,7 @@ def test_feature_files_record_the_extractor_and_its_preprocessing(tmp_path):
 def test_the_rebuild_command_runs_at_a_tiny_budget(tmp_path):
     out = tmp_path / "world"
     done = subprocess.run([sys.executable, "-m", "conceptbench.world", "build", "--out", str(out), "--budget", "tiny",
-                           "--threads", "2"], capture_output=True, text=True, timeout=600)
+                           "--threads", "1"], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     card = json.loads((out / "card.json").read_text())
     assert card["settings"]["diffusion_steps"] == 2
@@ -157,7 +157,7 @@ def test_the_rebuild_command_runs_at_a_tiny_budget(tmp_path):
     # Retraining one model keeps the others' files, and the card says what was rebuilt.
     before = json.loads((out / "card.json").read_text())["files"]
     done = subprocess.run([sys.executable, "-m", "conceptbench.world", "build", "--out", str(out), "--budget", "tiny",
-                           "--threads", "2", "--only", "clip"], capture_output=True, text=True, timeout=600)
+                           "--threads", "1", "--only", "clip"], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     after = json.loads((out / "card.json").read_text())
     assert {k: v for k, v in after["files"].items() if not k.startswith("clip/")} == \
