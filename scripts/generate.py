@@ -19,12 +19,14 @@ log = start_job(snakemake)
 p = snakemake.params
 g = p.generation
 
+
 def load(checkpoint):
     if p.method is None:
         pipe = load_pipeline(p.base_model)
     else:
         pipe = get_method(p.method["type"]).load(p.base_model, checkpoint, p.method)
     return use_scheduler(pipe, g["scheduler"]).to(pick_device(p.device))
+
 
 settings = dict(steps=g["steps"], guidance_scale=g["guidance_scale"], resolution=g["resolution"],
                 batch_size=g["batch_size"], log=log)

@@ -13,9 +13,11 @@ log = start_job(snakemake)
 p = snakemake.params
 prompts = list(p.prompts)
 
+
 def first_image(folder):
     images = sorted(Path(folder).glob("*.png"))
     return images[0] if images else None
+
 
 rows = [(method, [first_image(Path(folder) / pid) for pid in prompts])
         for method, folder in zip(p.methods, snakemake.input.images)]

@@ -25,8 +25,10 @@ log = start_job(snakemake)
 p, inp, wc = snakemake.params, snakemake.input, snakemake.wildcards
 extractors = list(p.extractors)
 
+
 def per_extractor(paths):
     return {e: load_features(path) for e, path in zip(extractors, paths)}
+
 
 targets = {e: f["targets"] for e, f in per_extractor(inp.targets).items()}
 baselines = per_extractor(inp.baselines)
@@ -37,10 +39,12 @@ if p.oracle:
     labels = json.loads(features_metadata(inp.targets[extractors.index("oracle")])["labels"])
     oracle = OracleTask(labels, p.oracle["class_noun"], p.oracle["asked"])
 
+
 def sizes(plain_set, per_prompt):
     """Image counts per set ({"plain": n, prompt id: n, ...}), for the bootstrap's draws."""
     first = next(iter(per_prompt.values()))
     return {"plain": len(next(iter(plain_set.values()))), **{pid: len(first[pid]) for pid in first}}
+
 
 rng = np.random.default_rng(0)
 if p.reference:

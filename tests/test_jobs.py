@@ -1,4 +1,4 @@
-"""The job set-up every workflow script shares (conceptbench.jobs): imported first, it makes the heavy imports cheaper."""
+"""The job set-up every workflow script shares (conceptbench.jobs): imported first, it makes heavy imports cheaper."""
 
 import ast
 import subprocess
@@ -35,4 +35,3 @@ def test_importing_the_job_set_up_makes_collections_rarer():
     before, after = [int(n) for n in out[:3]], [int(n) for n in out[3:]]
     assert before[0] == 700  # CPython's default: what the measurement in bench/imports.py compares against
     assert after == [10_000, *before[1:]]  # only the youngest generation's threshold changes
-
