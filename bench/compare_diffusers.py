@@ -85,7 +85,7 @@ def child(spec: dict) -> None:
     if spec["side"] == "project":
         sys.path.insert(0, str(REPO))
         from conceptbench.methods import method_params
-        from conceptbench.train import train_concept
+        from conceptbench.methods.job import train_concept
 
         train = dict(spec["train"])
         train["params"] = method_params(train["params"])
@@ -121,13 +121,13 @@ def prepare_inputs(shape: str, batch: int, out: Path) -> tuple[Path, Path]:
     made once. diffusers' DreamBooth scripts keep a short last batch (5 images at batch 4 alternate batches of 4
     and 1), so the image count is the batch size: every step of both sides sees `batch` images."""
     sys.path.insert(0, str(REPO))
-    from conceptbench.concepts import load_concept_images, write_normalised_images
+    from conceptbench.inputs.concepts import load_concept_images, write_normalised_images
 
     resolution = SHAPES[shape]
     model, images = out / f"model_{shape}", out / f"images_{resolution}_{batch}"
     if not (model / "model_index.json").is_file():
         if shape == "tiny":
-            from conceptbench.models import build_tiny_pipeline
+            from conceptbench.diffusion.tiny import build_tiny_pipeline
 
             build_tiny_pipeline(model, seed=0, resolution=resolution)
         else:

@@ -19,11 +19,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from conceptbench.concepts import load_concept_images, write_normalised_images  # noqa: E402
-from conceptbench.generate import generate_batches, use_scheduler  # noqa: E402
+from conceptbench.diffusion.generation import generate_batches  # noqa: E402
+from conceptbench.diffusion.pipelines import NO_EXTRAS
+from conceptbench.diffusion.schedulers import use_scheduler
+from conceptbench.diffusion.tokenizers import write_tiny_tokenizer
+from conceptbench.inputs.concepts import load_concept_images, write_normalised_images  # noqa: E402
 from conceptbench.methods import get_method, method_params  # noqa: E402
-from conceptbench.models import NO_EXTRAS, write_tiny_tokenizer  # noqa: E402
-from conceptbench.train import train_concept  # noqa: E402
+from conceptbench.methods.job import train_concept  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -103,8 +105,8 @@ def main():
         images[0].save(args.out / f"{name}.png")
         del pipe
 
-    from conceptbench.features import Extractor
-    from conceptbench.inception import FIDInceptionV3, save_fid_inception
+    from conceptbench.scoring.extractors import Extractor
+    from conceptbench.scoring.inception import FIDInceptionV3, save_fid_inception
 
     torch.manual_seed(0)
     save_fid_inception(FIDInceptionV3(), work / "inception.safetensors")

@@ -11,12 +11,16 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from .names import NAME_PATTERN
+from conceptbench.names import NAME_PATTERN
 
 if TYPE_CHECKING:  # pandas is imported where a table is made: the training and generation jobs need none
     import pandas as pd
 
 SEED_MARK, STEP_MARK = "@seed", "@step"
+# The reference levels (targets vs targets, base model vs base model) are scored like a run: their rows carry the
+# method "reference", their jobs and files the name "_reference", which no method entry can have.
+REFERENCE_METHOD = "reference"
+REFERENCE_RUN = "_reference"
 RUN_PATTERN = rf"{NAME_PATTERN}(?:{SEED_MARK}[0-9]+)?"  # the `method` wildcard of the jobs
 _NAME_RE = re.compile(rf"^(?P<method>{NAME_PATTERN})(?:{SEED_MARK}(?P<seed>[0-9]+))?(?:{STEP_MARK}(?P<step>[0-9]+))?$")
 

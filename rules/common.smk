@@ -1,15 +1,16 @@
-# Check the config once, before any job runs, and build the plan every rule file reads (conceptbench/plan.py).
+# Check the config once, before any job runs, and build the plan every rule file reads (conceptbench/workflow/plan.py).
+import os
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import update_config
 
-from conceptbench.config import ConfigError
-from conceptbench.config_file import ConfigFileError, read_config_file
-from conceptbench.metrics import metric_axes
+from conceptbench.config.validate import ConfigError
+from conceptbench.config.reading import ConfigFileError, read_config_file
+from conceptbench.scoring.registry import metric_axes
 from conceptbench.names import NAME_PATTERN
-from conceptbench.runs import RUN_PATTERN
-from conceptbench.plan import REFERENCE, Plan
+from conceptbench.runs import REFERENCE_RUN, RUN_PATTERN
+from conceptbench.workflow.plan import Plan
 
 # The embedded default, unless --configfile names a preset: a preset then stands alone instead of being merged
 # over the default (which would, e.g., add the demo's tiny method entries to a real run).
@@ -32,4 +33,11 @@ except (ConfigError, ConfigFileError, ValueError) as error:
     raise WorkflowError(f"config problem (fix it in your config file):\n{error}") from None
 
 ENV = "../envs/conceptbench.yaml"
+
+# The jobs' scripts import the same conceptbench as this process, in a venv, a conda env or on a SLURM node alike:
+# its folder goes on the jobs' PYTHONPATH (they inherit this environment), so no script needs a path of its own.
+import conceptbench
+
+LIBRARY_ROOT = str(Path(conceptbench.__file__).resolve().parent.parent)
+os.environ["PYTHONPATH"] = os.pathsep.join([LIBRARY_ROOT, *filter(None, [os.environ.get("PYTHONPATH")])])
 

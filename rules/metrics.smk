@@ -11,8 +11,8 @@ rule metrics:
         extractors=PLAN.extractors,
         metrics=PLAN.cfg["metrics"],
         context_ids=lambda wc: PLAN.context_ids(wc.concept),
-        eval_steps=lambda wc: [] if wc.method == REFERENCE else PLAN.eval_steps(wc.method),
-        reference=lambda wc: wc.method == REFERENCE,
+        eval_steps=lambda wc: [] if wc.method == REFERENCE_RUN else PLAN.eval_steps(wc.method),
+        reference=lambda wc: wc.method == REFERENCE_RUN,
         oracle=lambda wc: PLAN.oracle_task(wc.concept),
         bootstrap_samples=PLAN.cfg["bootstrap_samples"],
     log:
@@ -21,7 +21,7 @@ rule metrics:
         "benchmarks/metrics/{concept}/{method}.tsv"
     # `_reference` (targets vs targets, base vs base) can never clash with a method name, which starts alphanumeric.
     wildcard_constraints:
-        method=f"{REFERENCE}|{RUN_PATTERN}",
+        method=f"{REFERENCE_RUN}|{RUN_PATTERN}",
     threads: 1
     resources:
         **PLAN.resources("metrics", 10, 4000),

@@ -1,17 +1,13 @@
 """Rule aggregate: all metric rows in one CSV (every run: training seeds as `<method>@seed<S>`, snapshots as
 `...@step<N>`); the per-method summary with confidence intervals, the paired comparisons between methods, and a
 Markdown page of both, over the final artifacts with the training seeds pooled (conceptbench/runs.py)."""
-import sys
-
-sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the checkout's library, also inside conda envs
-
 from conceptbench.jobs import start_job  # first: it readies the process for the imports below
 
 import pandas as pd
 
 from conceptbench.runs import is_snapshot, method_rows, pool_seeds
-from conceptbench.plots import comparisons_markdown, metrics_markdown
-from conceptbench.uncertainty import method_summary, paired_comparisons
+from conceptbench.report.tables import comparisons_markdown, metrics_markdown
+from conceptbench.scoring.uncertainty import method_summary, paired_comparisons
 
 log = start_job(snakemake)
 samples = snakemake.params.bootstrap_samples

@@ -1,11 +1,7 @@
 """Rule base_model: build a tiny built-in pipeline (builtin:tiny or builtin:tiny-xl), saved with save_pretrained."""
-import sys
-
-sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the checkout's library, also inside conda envs
-
 from conceptbench.jobs import start_job  # first: it readies the process for the imports below
 
-from conceptbench.models import build_base_model
+from conceptbench.diffusion.tiny import build_base_model
 
 log = start_job(snakemake)
 p = snakemake.params

@@ -1,11 +1,7 @@
 """Rule extractor_model: save a tiny random-weight feature extractor (plumbing only, numbers mean nothing)."""
-import sys
-
-sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the checkout's library, also inside conda envs
-
 from conceptbench.jobs import start_job  # first: it readies the process for the imports below
 
-from conceptbench.features import build_tiny_extractor
+from conceptbench.scoring.extractors import build_tiny_extractor
 
 log = start_job(snakemake)
 build_tiny_extractor(snakemake.wildcards.extractor, snakemake.output[0], seed=snakemake.params.seed)

@@ -1,12 +1,10 @@
 """Rule class_images: the base model's images of "a photo of <class>", for class-prior preservation."""
-import sys
-
-sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the checkout's library, also inside conda envs
-
 from conceptbench.jobs import start_job  # first: it readies the process for the imports below
 
-from conceptbench.generate import generate_sets, pick_device, use_scheduler
-from conceptbench.models import load_pipeline
+from conceptbench.diffusion.generation import generate_sets
+from conceptbench.diffusion.schedulers import use_scheduler
+from conceptbench.diffusion.devices import pick_device
+from conceptbench.diffusion.pipelines import load_pipeline
 
 log = start_job(snakemake)
 p = snakemake.params

@@ -1,16 +1,12 @@
 """Rules features_*: embed every image set of one group with every extractor -> one safetensors file each; for a
 class's baselines also the CLIP text embeddings of its prompts (concept phrase replaced by the class noun)."""
-import sys
-
-sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the checkout's library, also inside conda envs
-
 from conceptbench.jobs import start_job  # first: it readies the process for the imports below
 
 from pathlib import Path
 
-from conceptbench.feature_files import save_features
-from conceptbench.features import Extractor, load_image_set
-from conceptbench.generate import pick_device
+from conceptbench.scoring.feature_files import save_features
+from conceptbench.scoring.extractors import Extractor, load_image_set
+from conceptbench.diffusion.devices import pick_device
 
 log = start_job(snakemake)
 p = snakemake.params

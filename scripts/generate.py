@@ -1,19 +1,17 @@
 """Rules generate and baselines: every prompt's image set from one loaded model (a method's, or the base model);
 for a method with eval_steps, also from each of its snapshots, into snapshots/step<N>/."""
-import sys
-
-sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the checkout's library, also inside conda envs
-
 from conceptbench.jobs import start_job  # first: it readies the process for the imports below
 
 from itertools import groupby
 
 from conceptbench.files import AtomicFolder
-from conceptbench.generate import pick_device, use_scheduler, write_sets
+from conceptbench.diffusion.devices import pick_device
+from conceptbench.diffusion.generation import write_sets
+from conceptbench.diffusion.schedulers import use_scheduler
 from conceptbench.methods import get_method
-from conceptbench.models import load_pipeline
+from conceptbench.diffusion.pipelines import load_pipeline
 from conceptbench.runs import snapshot_step
-from conceptbench.train import snapshot_dir
+from conceptbench.methods.job import snapshot_dir
 
 log = start_job(snakemake)
 p = snakemake.params

@@ -1,13 +1,9 @@
 """Rule grid: the first image of every set for one concept (rows: methods, base model, targets; columns: prompts)."""
-import sys
-
-sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the checkout's library, also inside conda envs
-
 from conceptbench.jobs import start_job  # first: it readies the process for the imports below
 
 from pathlib import Path
 
-from conceptbench.plots import image_grid
+from conceptbench.report.grid import image_grid
 
 log = start_job(snakemake)
 p = snakemake.params

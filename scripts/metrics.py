@@ -1,9 +1,5 @@
 """Rule metrics: tidy scores for one concept x method with bootstrap intervals (also for each of its snapshots,
 as method `<method>@step<N>`), and each image's own score; or the reference levels (method `_reference`)."""
-import sys
-
-sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the checkout's library, also inside conda envs
-
 from conceptbench.jobs import start_job  # first: it readies the process for the imports below
 
 import json
@@ -11,12 +7,13 @@ import json
 import numpy as np
 import pandas as pd
 
-from conceptbench.feature_files import features_metadata, load_features
-from conceptbench.metrics import (METHOD_BASELINE_HALF, REFERENCE_HALVES, OracleTask, concept_method_metrics,
-                                  per_image_scores, reference_metrics)
+from conceptbench.scoring.feature_files import features_metadata, load_features
+from conceptbench.scoring.registry import METHOD_BASELINE_HALF, REFERENCE_HALVES
+from conceptbench.scoring.oracle import OracleTask
+from conceptbench.scoring.rows import concept_method_metrics, per_image_scores, reference_metrics
 from conceptbench.runs import feature_key, snapshot_name
-from conceptbench.replicates import concept_method_replicates, reference_replicates
-from conceptbench.uncertainty import draw_rows, with_intervals
+from conceptbench.scoring.replicates import concept_method_replicates, reference_replicates
+from conceptbench.scoring.uncertainty import draw_rows, with_intervals
 
 ROW_COLUMNS = ["concept", "method", "metric", "value", "n", "ci_low", "ci_high"]
 SCORE_COLUMNS = ["concept", "method", "metric", "prompt", "image", "value"]

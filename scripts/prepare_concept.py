@@ -1,11 +1,7 @@
 """Rule prepare_concept: check the concept photos and write them normalised (RGB, square, model resolution)."""
-import sys
-
-sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the checkout's library, also inside conda envs
-
 from conceptbench.jobs import start_job  # first: it readies the process for the imports below
 
-from conceptbench.concepts import load_concept_images, write_normalised_images
+from conceptbench.inputs.concepts import load_concept_images, write_normalised_images
 from conceptbench.files import AtomicFolder
 
 log = start_job(snakemake)

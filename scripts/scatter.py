@@ -1,15 +1,11 @@
 """Rule scatter: image similarity vs prompt similarity, one colour per method, reference levels drawn."""
-import sys
-
-sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the checkout's library, also inside conda envs
-
 from conceptbench.jobs import start_job  # first: it readies the process for the imports below
 
 import pandas as pd
 
-from conceptbench.metrics import metric_axes
+from conceptbench.scoring.registry import metric_axes
 from conceptbench.runs import method_rows
-from conceptbench.plots import plane_title, similarity_scatter
+from conceptbench.report.figures import plane_title, similarity_scatter
 
 log = start_job(snakemake)
 x_metric, y_metric = metric_axes()[snakemake.wildcards.family]

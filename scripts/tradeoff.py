@@ -1,14 +1,10 @@
 """Rule tradeoff: each method's path over its eval_steps through the image-vs-prompt similarity plane."""
-import sys
-
-sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the checkout's library, also inside conda envs
-
 from conceptbench.jobs import start_job  # first: it readies the process for the imports below
 
 import pandas as pd
 
-from conceptbench.metrics import metric_axes
-from conceptbench.plots import plane_title, tradeoff_plot
+from conceptbench.scoring.registry import metric_axes
+from conceptbench.report.figures import plane_title, tradeoff_plot
 from conceptbench.runs import method_rows
 
 log = start_job(snakemake)

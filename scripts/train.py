@@ -1,11 +1,7 @@
 """Rule train: one method on one concept -> artifact + loss.csv + metadata.json (resumes from saved state)."""
-import sys
-
-sys.path.insert(0, f"{snakemake.scriptdir}/..")  # the checkout's library, also inside conda envs
-
 from conceptbench.jobs import start_job  # first: it readies the process for the imports below
 
-from conceptbench.train import train_concept
+from conceptbench.methods.job import train_concept
 
 log = start_job(snakemake)
 p = snakemake.params

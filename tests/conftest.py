@@ -27,14 +27,14 @@ def _fixed_threads():
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
-    from conceptbench.models import build_tiny_pipeline
+    from conceptbench.diffusion.tiny import build_tiny_pipeline
 
     return build_tiny_pipeline(tmp_path_factory.mktemp("tiny") / "model")
 
 
 @pytest.fixture(scope="session")
 def dog_targets(tmp_path_factory) -> Path:
-    from conceptbench.concepts import load_concept_images, write_normalised_images
+    from conceptbench.inputs.concepts import load_concept_images, write_normalised_images
 
     out = tmp_path_factory.mktemp("targets") / "blue_dog"
     write_normalised_images(load_concept_images(REPO / "data" / "demo" / "blue_dog", 32), out)
@@ -43,6 +43,6 @@ def dog_targets(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_xl_model(tmp_path_factory) -> Path:
-    from conceptbench.models import build_tiny_xl_pipeline
+    from conceptbench.diffusion.tiny import build_tiny_xl_pipeline
 
     return build_tiny_xl_pipeline(tmp_path_factory.mktemp("tiny_xl") / "model")

@@ -11,8 +11,8 @@ import sys
 
 import torch
 
-from conceptbench import train as train_module
 from conceptbench.methods import get_method
+from conceptbench.methods import job as train_module
 
 spec = json.loads(sys.argv[1])
 torch.set_num_threads(1)  # as in the test process (conftest.py)

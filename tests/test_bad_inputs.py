@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from conceptbench.config import ConfigError, load_config_file, validate_config
 from workflow_helpers import copy_workflow
+
+from conceptbench.config.validate import ConfigError, load_config_file, validate_config
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_DOG = REPO / "data" / "demo" / "blue_dog"
@@ -292,7 +292,7 @@ def test_files_that_are_not_images_are_listed_as_ignored(tmp_path):
 def test_tiff_and_gif_photos_are_used(tmp_path):
     from PIL import Image
 
-    from conceptbench.concepts import load_concept_images
+    from conceptbench.inputs.concepts import load_concept_images
 
     raw = base_config(tmp_path)
     folder = tmp_path / "concepts" / "good_dog"

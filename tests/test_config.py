@@ -11,10 +11,12 @@ import pytest
 import yaml
 from PIL import Image
 
-from conceptbench.concepts import load_concept_images
-from conceptbench.config import DEFAULTS, SCHEMA_PATH, ConfigError, load_config_file, validate_config
+from conceptbench.config.defaults import DEFAULTS
+from conceptbench.config.schema import SCHEMA_PATH, config_schema
+from conceptbench.config.validate import ConfigError, load_config_file, validate_config
+from conceptbench.inputs.concepts import load_concept_images
 from conceptbench.methods import COMMON_DEFAULTS, METHOD_TYPES, method_params
-from conceptbench.metrics import METRIC_NAMES
+from conceptbench.scoring.registry import METRIC_NAMES
 
 REPO = Path(__file__).resolve().parent.parent
 EMBEDDED = REPO / "config.yaml"
@@ -44,7 +46,7 @@ def assert_says(message: str, *parts: str) -> None:
 
 
 def schema() -> dict:
-    return yaml.safe_load(SCHEMA_PATH.read_text())
+    return config_schema()
 
 
 # ---- the embedded default -------------------------------------------------------------------------------------
@@ -85,6 +87,31 @@ def test_schema_method_settings_are_the_registry_defaults():
 
 def test_schema_metrics_are_the_metric_names():
     assert sorted(schema()["properties"]["metrics"]["items"]["enum"]) == sorted(METRIC_NAMES)
+
+
+def test_the_schema_file_leaves_the_registries_parts_to_them():
+    """schema.yaml itself lists no method type, setting, metric or scheduler: their registries fill them in."""
+    text = yaml.safe_load(SCHEMA_PATH.read_text())["properties"]
+    assert text["methods"]["additionalProperties"]["properties"] == {}
+    assert text["metrics"]["items"] == {} and text["generation"]["properties"]["scheduler"] == {}
+    assert "default:" not in SCHEMA_PATH.read_text()  # defaults live in conceptbench/config/defaults.py only
+
+
+def test_the_schema_is_package_data():
+    """A non-editable install ships the schema inside the package (pyproject's package-data)."""
+    import tomllib
+
+    assert SCHEMA_PATH.parent == Path(__import__("conceptbench.config").config.__file__).parent
+    package_data = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert "schema.yaml" in package_data["conceptbench.config"]
+
+
+def test_a_method_setting_without_a_schema_is_refused(monkeypatch):
+    from conceptbench import methods
+
+    monkeypatch.setitem(methods.lora.DEFAULTS, "new_knob", 1)
+    with pytest.raises(TypeError, match="new_knob"):
+        methods.settings_schema()
 
 
 # ---- bad configs: each names the key and the fix --------------------------------------------------------------
@@ -289,7 +316,7 @@ def test_a_preset_stands_alone(tmp_path):
 
 
 def test_the_resource_keys_are_the_ones_the_rules_look_up():
-    from conceptbench.checks import RESOURCE_KEYS
+    from conceptbench.config.checks import RESOURCE_KEYS
 
     assert set(RESOURCE_KEYS) == _resource_rule_names()
 
@@ -376,7 +403,7 @@ def test_dreambench_preset_plans_the_papers_protocol(tmp_path):
     """30 subjects x 25 prompts (their kind's) x 4 images per method, scored over those 25 prompts' images."""
     from workflow_helpers import copy_workflow, dry_run
 
-    from conceptbench.plan import Plan
+    from conceptbench.workflow.plan import Plan
 
     workdir = copy_workflow(tmp_path / "run")
     (workdir / "dreambench").symlink_to(DREAMBENCH, target_is_directory=True)

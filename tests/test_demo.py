@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from conceptbench.concepts import discover_concepts, list_image_files, load_concept_images
-from conceptbench.demo import DEMO_CONCEPTS, N_IMAGES, main, make_demo_concepts
+from conceptbench.inputs.concepts import discover_concepts, list_image_files, load_concept_images
+from conceptbench.world.demo import DEMO_CONCEPTS, N_IMAGES, main, make_demo_concepts
 
 COMMITTED = Path(__file__).resolve().parents[1] / "data" / "demo"
 
@@ -33,7 +33,7 @@ def test_committed_demo_matches_fresh_generation(tmp_path):
     # Pixels rather than PNG bytes: another zlib build may compress identical pixels differently.
     main([str(tmp_path)])
     fresh, committed = _files(tmp_path), _files(COMMITTED)
-    assert sorted(committed) == sorted(fresh), "data/demo is stale: rerun `python -m conceptbench.demo data/demo`"
+    assert sorted(committed) == sorted(fresh), "data/demo is stale: rerun `python -m conceptbench.world.demo data/demo`"
     for rel in fresh:
         if rel.endswith(".png"):
             assert np.array_equal(_pixels(tmp_path / rel), _pixels(COMMITTED / rel)), rel
@@ -62,7 +62,7 @@ def test_demo_images_vary_but_stay_the_same_object():
             for j in range(i + 1, len(arrays)):
                 assert np.abs(arrays[i] - arrays[j]).mean() > 5, (name, i, j)
     # ... while showing one individual that the world itself never draws (see test_world for the world's side).
-    from conceptbench.demo import concept_scenes
+    from conceptbench.world.demo import concept_scenes
     from conceptbench.world.scenes import EXCLUDED_COLOURS
 
     for name, (class_noun, *_rest) in DEMO_CONCEPTS.items():

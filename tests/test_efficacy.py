@@ -53,9 +53,9 @@ class World:
     """The committed world extractors, the concept's photos and the generation protocol of these tests."""
 
     def __init__(self, workdir: Path):
-        from conceptbench.concepts import load_concept_images, write_normalised_images
-        from conceptbench.features import Extractor
-        from conceptbench.world import BUILTIN_WORLD
+        from conceptbench.diffusion.sources import BUILTIN_WORLD
+        from conceptbench.inputs.concepts import load_concept_images, write_normalised_images
+        from conceptbench.scoring.extractors import Extractor
 
         self.workdir = workdir
         self.targets = workdir / "targets"
@@ -65,21 +65,22 @@ class World:
         self.target_features = {k: self.extractors[k].embed_images(photos) for k in ("clip", "dino")}
 
     def images(self, pipe, prompts: list[str], seeds: list[int]):
-        from conceptbench.generate import generate_batches, use_scheduler
+        from conceptbench.diffusion.generation import generate_batches
+        from conceptbench.diffusion.schedulers import use_scheduler
 
         use_scheduler(pipe, "ddim")
         return generate_batches(pipe, prompts, seeds, steps=STEPS, guidance_scale=GUIDANCE, resolution=32,
                                 batch_size=64)
 
     def similarity(self, pipe, phrase: str, seeds=SEEDS) -> dict[str, float]:
-        from conceptbench.metrics import mean_pairwise_cosine
+        from conceptbench.scoring.similarity import mean_pairwise_cosine
 
         images = self.images(pipe, [f"a photo of {phrase}"] * len(seeds), seeds)
         return {k: mean_pairwise_cosine(self.extractors[k].embed_images(images), self.target_features[k])
                 for k in ("clip", "dino")}
 
     def context_accuracy(self, pipe, phrase: str) -> float:
-        from conceptbench.metrics import oracle_hits
+        from conceptbench.scoring.oracle import oracle_hits
         from conceptbench.world.vocabulary import parse_prompt
 
         oracle = self.extractors["oracle"]
@@ -92,9 +93,9 @@ class World:
     def train(self, method_type: str, name: str, breakage=None, **overrides):
         """Train `method_type` on the concept (optionally broken) once per `name`; returns (pipeline with it
         loaded, phrase)."""
+        from conceptbench.diffusion.sources import BUILTIN_WORLD
         from conceptbench.methods import get_method
-        from conceptbench.train import train_concept
-        from conceptbench.world import BUILTIN_WORLD
+        from conceptbench.methods.job import train_concept
 
         params = default_params(method_type, **overrides)
         out = self.workdir / name
@@ -108,9 +109,10 @@ class World:
         return method.load(BUILTIN_WORLD, out, params), method.concept_phrase(CONCEPT, CLASS, params)
 
     def class_images(self) -> Path:
-        from conceptbench.generate import generate_sets, use_scheduler
-        from conceptbench.models import load_pipeline
-        from conceptbench.world import BUILTIN_WORLD
+        from conceptbench.diffusion.generation import generate_sets
+        from conceptbench.diffusion.pipelines import load_pipeline
+        from conceptbench.diffusion.schedulers import use_scheduler
+        from conceptbench.diffusion.sources import BUILTIN_WORLD
 
         folder = self.workdir / "class_images"
         if not folder.exists():
@@ -130,8 +132,8 @@ def world(tmp_path_factory) -> World:
 @pytest.fixture(scope="module")
 def untrained(world):
     """The untrained model's similarity for a method's phrase: the better of the class noun and the phrase."""
-    from conceptbench.models import load_pipeline
-    from conceptbench.world import BUILTIN_WORLD
+    from conceptbench.diffusion.pipelines import load_pipeline
+    from conceptbench.diffusion.sources import BUILTIN_WORLD
 
     pipe, cache = load_pipeline(BUILTIN_WORLD), {}
 
@@ -241,8 +243,8 @@ def test_a_broken_method_fails_the_check(world, untrained, case):
 if __name__ == "__main__":  # measure the noise the margins are set against
     import tempfile
 
-    from conceptbench.models import load_pipeline
-    from conceptbench.world import BUILTIN_WORLD
+    from conceptbench.diffusion.pipelines import load_pipeline
+    from conceptbench.diffusion.sources import BUILTIN_WORLD
 
     sys.path.insert(0, str(REPO))
     w = World(Path(tempfile.mkdtemp()))

@@ -1,8 +1,8 @@
 """The conda environment the rules use pins the same packages as pyproject.toml."""
 
-import tomllib
 from pathlib import Path
 
+import tomllib
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conceptbench.features import Extractor, build_tiny_extractor
-from conceptbench.models import BUILTIN_WORLD
+from conceptbench.diffusion.sources import BUILTIN_WORLD
+from conceptbench.scoring.extractors import Extractor, build_tiny_extractor
 
 
 def _photo_and_framed_copy():

@@ -1,4 +1,4 @@
-"""Tests of the pure-torch FID Inception-v3 (conceptbench.inception); no real weights needed."""
+"""Tests of the pure-torch FID Inception-v3 (conceptbench.scoring.inception); no real weights needed."""
 
 import pickle
 
@@ -6,13 +6,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from conceptbench.inception import (
-    FIDInceptionV3,
-    build_tiny_inception,
-    convert_torch_checkpoint_to_safetensors,
-    load_fid_inception,
-    save_fid_inception,
-)
+from conceptbench.scoring.inception import (FIDInceptionV3, build_tiny_inception,
+    convert_torch_checkpoint_to_safetensors, load_fid_inception, save_fid_inception)
 
 TINY_SCALE = 1 / 16
 TINY_DIM = 128  # 320/16 + 4 * 384/16 + 192/16 output channels of Mixed_7c
@@ -73,7 +68,7 @@ def test_fid_specific_pooling():
     model = build_tiny_inception()
     assert model.Mixed_7c.max_pool and not model.Mixed_7b.max_pool
     # count_include_pad=False: averaging a constant map gives the constant, border pixels included.
-    from conceptbench.inception import _avg_pool_same
+    from conceptbench.scoring.inception import _avg_pool_same
 
     torch.testing.assert_close(_avg_pool_same(torch.ones(1, 1, 5, 5)), torch.ones(1, 1, 5, 5))
 

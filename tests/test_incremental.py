@@ -11,7 +11,6 @@ import shutil
 from contextlib import contextmanager
 
 import pytest
-
 from workflow_helpers import (  # noqa: F401  (finished_default_run is a fixture)
     Plan,
     copy_workflow,

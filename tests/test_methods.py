@@ -5,9 +5,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from conceptbench.diffusion.pipelines import load_pipeline
 from conceptbench.methods import get_method, method_params
-from conceptbench.models import load_pipeline
-from conceptbench.train import train_concept
+from conceptbench.methods.job import train_concept
 
 
 def _generate(pipe, prompt):
@@ -95,7 +95,7 @@ def test_setting_of_another_method_type_is_rejected():
 def test_a_snapshot_is_the_artifact_a_shorter_training_saves(tmp_path, tiny_model, dog_targets, method_type):
     """eval_steps: the snapshot at step 3 of a 6-step run equals, weight for weight, a 3-step run's artifact, and
     loads with the method's stock call; the 6-step artifact is the one a run without snapshots saves."""
-    from conceptbench.train import snapshot_dir
+    from conceptbench.methods.job import snapshot_dir
 
     # DreamBooth saved in half precision at the end: the snapshot keeps full precision (training goes on).
     long_out, params = _train(tmp_path / "long", tiny_model, dog_targets, method_type, eval_steps=[3],

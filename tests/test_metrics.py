@@ -5,23 +5,12 @@ import pandas as pd
 import pytest
 import scipy.linalg
 
-from conceptbench.metrics import (
-    METHOD_BASELINE_HALF,
-    METRIC_NAMES,
-    ORACLE_METRICS,
-    REFERENCE_HALVES,
-    OracleTask,
-    concept_method_metrics,
-    frechet_distance,
-    is_per_image,
-    kernel_inception_distance,
-    lower_is_better,
-    mean_pairwise_cosine,
-    metric_axes,
-    oracle_hits,
-    per_image_scores,
-    reference_metrics,
-)
+from conceptbench.scoring.distances import frechet_distance, kernel_inception_distance
+from conceptbench.scoring.oracle import OracleTask, oracle_hits
+from conceptbench.scoring.registry import (METHOD_BASELINE_HALF, METRIC_NAMES, ORACLE_METRICS, REFERENCE_HALVES,
+    is_per_image, lower_is_better, metric_axes)
+from conceptbench.scoring.rows import concept_method_metrics, per_image_scores, reference_metrics
+from conceptbench.scoring.similarity import mean_pairwise_cosine
 
 # The metrics computed from feature vectors; the oracle's ground-truth metrics have tests of their own below.
 FEATURE_METRICS = [m for m in METRIC_NAMES if m not in ORACLE_METRICS]

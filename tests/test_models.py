@@ -2,7 +2,8 @@ import json
 
 import torch
 
-from conceptbench.models import build_tiny_pipeline, load_pipeline, model_identity
+from conceptbench.diffusion.pipelines import load_pipeline, model_identity
+from conceptbench.diffusion.tiny import build_tiny_pipeline
 
 
 def test_tiny_build_is_deterministic_and_reloads(tmp_path, tiny_model):

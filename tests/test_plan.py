@@ -4,7 +4,8 @@ from pathlib import Path
 
 import yaml
 
-from conceptbench.plan import REFERENCE, Plan
+from conceptbench.runs import REFERENCE_RUN
+from conceptbench.workflow.plan import Plan
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -42,9 +43,9 @@ def test_prior_only_for_methods_that_use_it():
 
 def test_reference_metrics_read_no_generated_images():
     plan = _plan()
-    assert "images" not in plan.metric_inputs("blue_dog", REFERENCE)
+    assert "images" not in plan.metric_inputs("blue_dog", REFERENCE_RUN)
     assert len(plan.metric_inputs("blue_dog", "lora")["images"]) == len(plan.extractors)
-    assert f"results/metrics/blue_dog/{REFERENCE}.csv" in plan.metric_tables()
+    assert f"results/metrics/blue_dog/{REFERENCE_RUN}.csv" in plan.metric_tables()
 
 
 def test_scatter_families_follow_the_metric_list():

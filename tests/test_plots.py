@@ -3,9 +3,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from conceptbench.metrics import metric_axes
-from conceptbench.plots import (comparable_reference, grid_size, image_grid, metrics_markdown, similarity_scatter,
-                               tradeoff_plot)
+from conceptbench.report.figures import comparable_reference, similarity_scatter, tradeoff_plot
+from conceptbench.report.grid import grid_size, image_grid
+from conceptbench.report.tables import metrics_markdown
+from conceptbench.scoring.registry import metric_axes
 
 METHODS = ["textual_inversion", "dreambooth", "lora"]
 CONCEPTS = ["dog", "backpack"]
@@ -103,7 +104,7 @@ def test_metrics_markdown(tidy):
 
 
 def test_metrics_markdown_with_intervals(tidy):
-    from conceptbench.uncertainty import method_summary
+    from conceptbench.scoring.uncertainty import method_summary
 
     with_ci = tidy.assign(ci_low=tidy["value"] - 0.01, ci_high=tidy["value"] + 0.01)
     lines = metrics_markdown(with_ci, method_summary(with_ci)).strip().splitlines()

@@ -1,6 +1,6 @@
 import pytest
 
-from conceptbench.prompts import PLAIN_ID, baseline_prompt, fill, prompt_id, prompt_ids
+from conceptbench.inputs.prompts import PLAIN_ID, baseline_prompt, fill, prompt_id, prompt_ids
 
 
 def test_fill_puts_the_phrase_where_c_stands():

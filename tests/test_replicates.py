@@ -1,14 +1,16 @@
-"""The all-at-once bootstrap (conceptbench.replicates) against its definition: every metric recomputed on the
+"""The all-at-once bootstrap (conceptbench.scoring.replicates) against its definition: every metric recomputed on the
 resampled features, replicate by replicate (uncertainty.with_bootstrap_intervals with resample_images/prompts)."""
 
 import numpy as np
 import pytest
 
-from conceptbench.metrics import METRIC_NAMES, OracleTask, concept_method_metrics, reference_metrics
-from conceptbench.replicates import (concept_method_replicates, frechet_distances, kernel_inception_distances,
-                                     reference_replicates)
-from conceptbench.uncertainty import (draw_rows, resample_images, resample_prompts, with_bootstrap_intervals,
-                                      with_intervals)
+from conceptbench.scoring.distances import frechet_distances, kernel_inception_distances
+from conceptbench.scoring.oracle import OracleTask
+from conceptbench.scoring.registry import METRIC_NAMES
+from conceptbench.scoring.replicates import concept_method_replicates, reference_replicates
+from conceptbench.scoring.rows import concept_method_metrics, reference_metrics
+from conceptbench.scoring.uncertainty import (draw_rows, resample_images, resample_prompts, with_bootstrap_intervals,
+    with_intervals)
 
 DIMS = {"clip": 16, "dino": 12, "inception": 32}
 LABELS = ["class=dog", "class=cat", "context=plain", "context=forest", "rendering=photo", "rendering=painting"]
@@ -87,7 +89,7 @@ def test_reference_replicates_equal_the_reference_of_the_resampled_images(world)
 
 @pytest.mark.parametrize("n, nb", [(5, 5), (5, 3), (40, 40)])  # KID on all rows; on random subsets; FID's d x d path
 def test_stacked_distances_match_one_at_a_time(n, nb):
-    from conceptbench.metrics import frechet_distance, kernel_inception_distance
+    from conceptbench.scoring.distances import frechet_distance, kernel_inception_distance
 
     rng = np.random.default_rng(n + nb)
     a, b = rng.normal(size=(n, 6)), rng.normal(0.3, 1.2, size=(nb, 6))
@@ -99,13 +101,13 @@ def test_stacked_distances_match_one_at_a_time(n, nb):
 
 def test_stacked_distances_in_chunks(monkeypatch):
     """Real Inception features are 2048-D: the resampled sets are stacked a few replicates at a time."""
-    import conceptbench.replicates as replicates
+    import conceptbench.scoring.distances as distances
 
     rng = np.random.default_rng(2)
     a, b = rng.normal(size=(6, 20)), rng.normal(size=(6, 20))
     rows = rng.integers(0, 6, (25, 6))
     whole = frechet_distances(a, rows, b), kernel_inception_distances(a, rows, b)
-    monkeypatch.setattr(replicates, "_CHUNK_FLOATS", 300)  # 2 or 3 replicates per chunk
+    monkeypatch.setattr(distances, "_CHUNK_FLOATS", 300)  # 2 or 3 replicates per chunk
     assert frechet_distances(a, rows, b) == pytest.approx(whole[0], rel=1e-12)
     assert kernel_inception_distances(a, rows, b) == pytest.approx(whole[1], rel=1e-12)
 

@@ -16,10 +16,11 @@ import yaml
 from safetensors import safe_open
 from safetensors.torch import load_file
 
+from conceptbench.diffusion.pipelines import load_pipeline, pipeline_family
+from conceptbench.diffusion.sources import BUILTIN_WORLD
 from conceptbench.methods import get_method, method_params
+from conceptbench.methods.job import train_concept
 from conceptbench.methods.training import _encode_prompts, _size_condition
-from conceptbench.models import BUILTIN_WORLD, load_pipeline, pipeline_family
-from conceptbench.train import train_concept
 
 REPO = Path(__file__).resolve().parent.parent
 RUNNER = Path(__file__).with_name("kill_runner.py")

@@ -35,7 +35,6 @@ from pathlib import Path
 
 import pytest
 from safetensors.torch import load_file
-
 from workflow_helpers import (
     TINY_ONLY_RULES,
     Run,
@@ -265,7 +264,7 @@ CALIBRATION_STEPS = 150
 TRAIN_RUNNER = """
 import json, sys, time, torch
 torch.set_num_threads(1)
-from conceptbench.train import train_concept
+from conceptbench.methods.job import train_concept
 train_concept(**json.loads(sys.argv[1]), log=lambda m: print(f"{time.monotonic():.3f} {m}", flush=True))
 """
 
@@ -273,7 +272,7 @@ train_concept(**json.loads(sys.argv[1]), log=lambda m: print(f"{time.monotonic()
 def _train_locally(workdir: Path, cfg: dict, out: Path) -> subprocess.Popen:
     """Start the workflow's `train` job under config `cfg` outside Snakemake and SLURM: the same call with the
     same arguments as scripts/train.py makes (params.method, class noun, base model and targets of `workdir`)."""
-    from conceptbench.plan import Plan
+    from conceptbench.workflow.plan import Plan
 
     plan = Plan(cfg, workdir)
     base_model = (plan.base_model_input() or [plan.cfg["base_model"]])[0]  # the built folder, or the builtin's name
@@ -290,7 +289,7 @@ def _train_locally(workdir: Path, cfg: dict, out: Path) -> subprocess.Popen:
 
 def _method_params(workdir: Path, cfg: dict) -> dict:
     """The method's parameters exactly as the train rule gets them (params.method) under config `cfg`."""
-    from conceptbench.plan import Plan
+    from conceptbench.workflow.plan import Plan
 
     return dict(Plan(cfg, workdir).methods[METHOD])
 
@@ -329,7 +328,7 @@ def _start_time_limit_run(tmp_path: Path) -> TimeLimitRun:
     workdir = Path(os.path.realpath(copy_workflow(tmp_path / "workflow", cfg)))
 
     # The training's inputs (base model, concept photos) are made locally, then the steps are timed on this machine.
-    from conceptbench.plan import Plan
+    from conceptbench.workflow.plan import Plan
 
     inputs = [*Plan(cfg, workdir).base_model_input(), f"results/targets/{CONCEPT}"]
     snakemake(workdir, *inputs, timeout=300).check()

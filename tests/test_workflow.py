@@ -15,9 +15,6 @@ import time
 
 import pandas as pd
 import pytest
-
-from conceptbench.files import AtomicFolder
-from conceptbench.prompts import prompt_ids
 from workflow_helpers import (  # noqa: F401  (finished_default_run is a fixture)
     TINY_ONLY_RULES,
     copy_workflow,
@@ -32,6 +29,9 @@ from workflow_helpers import (  # noqa: F401  (finished_default_run is a fixture
     start_snakemake,
     wait_for,
 )
+
+from conceptbench.files import AtomicFolder
+from conceptbench.inputs.prompts import prompt_ids
 
 pytestmark = pytest.mark.workflow
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conceptbench.world import BUILTIN_WORLD, MODEL_KINDS, WEIGHTS_DIR, weights_version
+from conceptbench.diffusion.sources import BUILTIN_WORLD, WORLD_MODEL_KINDS, WORLD_WEIGHTS_DIR, weights_version
 from conceptbench.world import vocabulary as V
 from conceptbench.world.dataset import make_identity_pairs, make_world_data
 from conceptbench.world.scenes import EXCLUDED_COLOURS, render, sample_scene
@@ -46,7 +46,7 @@ def test_captions_read_back_as_the_scene_they_describe():
 def test_world_words_are_single_tokens_and_others_fall_apart(tmp_path):
     from transformers import CLIPTokenizer
 
-    from conceptbench.world.tokenizer import write_world_tokenizer
+    from conceptbench.world_models.tokenizer import write_world_tokenizer
 
     tokenizer = CLIPTokenizer.from_pretrained(write_world_tokenizer(tmp_path))
     for word in V.words():
@@ -92,15 +92,15 @@ def test_identity_pairs_show_one_individual_twice():
 
 
 def test_committed_weights_match_their_card():
-    card = json.loads((WEIGHTS_DIR / "card.json").read_text())
-    on_disk = {p.relative_to(WEIGHTS_DIR).as_posix() for p in WEIGHTS_DIR.rglob("*")
+    card = json.loads((WORLD_WEIGHTS_DIR / "card.json").read_text())
+    on_disk = {p.relative_to(WORLD_WEIGHTS_DIR).as_posix() for p in WORLD_WEIGHTS_DIR.rglob("*")
                if p.is_file() and p.name not in ("card.json", "MODEL_CARD.md")}
-    assert on_disk == set(card["files"]), "files differ from the card: rebuild with python -m conceptbench.world build"
+    assert on_disk == set(card["files"]), "files differ from the card: rebuild with python -m conceptbench.world_models build"
     for name, digest in card["files"].items():
-        assert hashlib.sha256((WEIGHTS_DIR / name).read_bytes()).hexdigest() == digest, name
-    size = sum((WEIGHTS_DIR / name).stat().st_size for name in card["files"])
+        assert hashlib.sha256((WORLD_WEIGHTS_DIR / name).read_bytes()).hexdigest() == digest, name
+    size = sum((WORLD_WEIGHTS_DIR / name).stat().st_size for name in card["files"])
     assert size <= 25 * 2**20, f"{size / 2**20:.1f} MB of world weights; the budget is 25 MB"
-    assert not [p for p in WEIGHTS_DIR.rglob("*") if p.suffix in (".bin", ".pt", ".pth", ".ckpt", ".pkl")]
+    assert not [p for p in WORLD_WEIGHTS_DIR.rglob("*") if p.suffix in (".bin", ".pt", ".pth", ".ckpt", ".pkl")]
     assert card["settings"] and card["hardware"] and card["wall_time_s"] > 0
     assert set(card["quality"]["base_model"]) >= {"class_accuracy", "context_accuracy", "fid_inception"}
     assert len(weights_version()) == 12
@@ -109,14 +109,14 @@ def test_committed_weights_match_their_card():
 def test_builtin_world_loads_through_the_stock_code_paths():
     import torch
 
-    from conceptbench.features import Extractor
-    from conceptbench.models import load_pipeline
+    from conceptbench.diffusion.pipelines import load_pipeline
+    from conceptbench.scoring.extractors import Extractor
 
     pipe = load_pipeline(BUILTIN_WORLD)
     images = pipe("a photo of dog in a forest", num_inference_steps=2, height=32, width=32,
                   generator=torch.Generator().manual_seed(0), output_type="np").images
     assert images.shape == (1, 32, 32, 3)
-    for kind in MODEL_KINDS[1:]:
+    for kind in WORLD_MODEL_KINDS[1:]:
         extractor = Extractor(kind, BUILTIN_WORLD)
         assert not extractor.random_weights
     oracle = Extractor("oracle", BUILTIN_WORLD)
@@ -126,8 +126,8 @@ def test_builtin_world_loads_through_the_stock_code_paths():
 def test_feature_files_record_the_extractor_and_its_preprocessing(tmp_path):
     from PIL import Image
 
-    from conceptbench.feature_files import features_metadata, load_features, save_features
-    from conceptbench.features import Extractor
+    from conceptbench.scoring.extractors import Extractor
+    from conceptbench.scoring.feature_files import features_metadata, load_features, save_features
 
     oracle = Extractor("oracle", BUILTIN_WORLD)
     image = Image.open(REPO / "data" / "demo" / "blue_dog" / "00.png")
@@ -147,8 +147,8 @@ def test_the_rebuild_command_runs_at_a_tiny_budget(tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     card = json.loads((out / "card.json").read_text())
     assert card["settings"]["diffusion_steps"] == 2
-    assert sorted(p.name for p in out.iterdir()) == sorted([*MODEL_KINDS, "card.json", "MODEL_CARD.md"])
-    from conceptbench.models import load_pipeline
+    assert sorted(p.name for p in out.iterdir()) == sorted([*WORLD_MODEL_KINDS, "card.json", "MODEL_CARD.md"])
+    from conceptbench.diffusion.pipelines import load_pipeline
 
     assert load_pipeline(out / "base_model").tokenizer("a photo of dog", add_special_tokens=False).input_ids.__len__() == 4
     assert "Built in" in (out / "MODEL_CARD.md").read_text()
@@ -162,4 +162,4 @@ def test_the_rebuild_command_runs_at_a_tiny_budget(tmp_path):
     after = json.loads((out / "card.json").read_text())
     assert {k: v for k, v in after["files"].items() if not k.startswith("clip/")} == \
         {k: v for k, v in before.items() if not k.startswith("clip/")}
-    assert [build["models"] for build in after["history"]] == [list(MODEL_KINDS), ["clip"]]
+    assert [build["models"] for build in after["history"]] == [list(WORLD_MODEL_KINDS), ["clip"]]

@@ -70,7 +70,7 @@ def default_config() -> dict:
 
 def resolved_config(workdir: Path) -> dict:
     """The workflow's config as the rules see it (defaults filled in, concepts resolved under `_concepts`)."""
-    from conceptbench.config import validate_config
+    from conceptbench.config.validate import validate_config
 
     return validate_config(read_config(workdir), workdir)
 

@@ -2,6 +2,7 @@
 
 Each method module exposes:
 - `DEFAULTS`: its hyperparameters and their default values (config entries override them);
+- `SCHEMA` (optional): the config schema of the settings only this type has (shared ones are in SHARED_SCHEMA);
 - `concept_phrase(concept_name, class_noun, params)`: the words that stand for the concept in prompts;
 - `uses_prior(params)`: whether it needs the class images of the concept's class;
 - `prepare(pipe, concept_name, class_noun, params) -> TrainingSetup`: make the pipeline trainable its way;
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import custom_diffusion, dreambooth, lora, pivotal_tuning, textual_inversion
+from conceptbench.methods import custom_diffusion, dreambooth, lora, pivotal_tuning, textual_inversion
 
 METHOD_TYPES: dict[str, ModuleType] = {
     "textual_inversion": textual_inversion,
@@ -40,6 +41,58 @@ COMMON_DEFAULTS = {
     # (the trade-off curves); each must be below `steps`, which is always evaluated.
     "eval_steps": [],
 }
+
+
+# JSON-schema fragments of the settings ($defs of conceptbench/config/schema.yaml): those every method has, and
+# those several method types share. A setting of one type alone is declared in its module's SCHEMA.
+COMMON_SCHEMA = {
+    "steps": {"$ref": "#/$defs/positive_int"},
+    "batch_size": {"$ref": "#/$defs/positive_int"},
+    "learning_rate": {"$ref": "#/$defs/positive_number"},
+    "scale_lr": {"type": "boolean"},
+    "lr_warmup_steps": {"$ref": "#/$defs/non_negative_int"},
+    "adam_weight_decay": {"type": "number", "minimum": 0},
+    "max_grad_norm": {"type": "number", "minimum": 0},
+    "seed": {"$ref": "#/$defs/non_negative_int"},
+    "checkpoint_every": {"$ref": "#/$defs/non_negative_int"},
+    "eval_steps": {"type": "array", "uniqueItems": True, "items": {"$ref": "#/$defs/positive_int"},
+                   "description": "steps at which a snapshot is saved and evaluated, each below steps"},
+    "mixed_precision": {"enum": ["no", "fp16", "bf16"]},
+}
+SHARED_SCHEMA = {
+    "placeholder": {"type": "string", "pattern": "^\\S+$",
+                    "description": "must be one word without spaces, e.g. <my_toy>"},
+    "identifier": {"type": "string", "pattern": "^\\S+$", "description": "must be one word without spaces, e.g. sks"},
+    "train_text_encoder": {"type": "boolean"},
+    "prior_preservation": {"type": "boolean"},
+    "prior_loss_weight": {"type": "number", "minimum": 0},
+    "rank": {"$ref": "#/$defs/positive_int"},
+    "alpha": {"$ref": "#/$defs/positive_number"},
+    "target_modules": {"anyOf": [{"type": "array", "minItems": 1, "items": {"type": "string"}},
+                                 {"enum": ["attention", "attention_and_feedforward"]}],
+                       "description": "a list of module names, or a preset: attention, attention_and_feedforward"},
+    "use_dora": {"type": "boolean"},
+}
+
+
+def settings_schema() -> dict:
+    """The config schema of a method entry's settings: `type` (one of the registered types) and every setting of
+    every type, each from COMMON_SCHEMA, SHARED_SCHEMA or its module's own SCHEMA. Whether a setting belongs to the
+    entry's type is method_params' check."""
+    properties = {"type": {"enum": list(METHOD_TYPES)}, **COMMON_SCHEMA}
+    missing = sorted(set(COMMON_DEFAULTS) ^ set(COMMON_SCHEMA))
+    if missing:
+        raise TypeError(f"COMMON_DEFAULTS and COMMON_SCHEMA disagree on {missing}")
+    for name, module in METHOD_TYPES.items():
+        own = getattr(module, "SCHEMA", {})
+        for key in module.DEFAULTS:
+            fragment = own.get(key, SHARED_SCHEMA.get(key))
+            if fragment is None:
+                raise TypeError(f"method type {name!r}: setting {key!r} has no schema; declare it in "
+                                f"{module.__name__}.SCHEMA")
+            if properties.setdefault(key, fragment) != fragment:
+                raise TypeError(f"method type {name!r}: setting {key!r} has another schema than in another type")
+    return properties
 
 
 def get_method(method_type: str) -> ModuleType:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import textual_inversion
+from conceptbench.methods import textual_inversion
 
 ARTIFACT = "pytorch_custom_diffusion_weights.safetensors"
 DEFAULTS = {
@@ -28,6 +28,7 @@ DEFAULTS = {
     "prior_preservation": True,
     "prior_loss_weight": 1.0,
 }
+SCHEMA = {"train_q_out": {"type": "boolean"}}
 KEY, VALUE, QUERY, OUT = "to_k_custom_diffusion", "to_v_custom_diffusion", "to_q_custom_diffusion", \
     "to_out_custom_diffusion"
 
@@ -72,7 +73,7 @@ def attach_processors(unet, weights: dict | None = None, train_q_out: bool = Fal
 
 
 def prepare(pipe, concept_name: str, class_noun: str, params: dict):
-    from .training import TrainingSetup
+    from conceptbench.methods.training import TrainingSetup
 
     token_setup = textual_inversion.prepare(pipe, concept_name, class_noun, params)  # freezes the UNet too
     attach_processors(pipe.unet, train_q_out=bool(params["train_q_out"]))
@@ -107,7 +108,7 @@ def save(pipe, setup, out_dir: Path, params: dict) -> None:
 def load(base_model, checkpoint_dir, params: dict):
     from safetensors.torch import load_file
 
-    from ..models import load_pipeline
+    from conceptbench.diffusion.pipelines import load_pipeline
 
     pipe = load_pipeline(base_model)
     textual_inversion.load_token(pipe, checkpoint_dir)

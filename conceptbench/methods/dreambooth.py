@@ -12,6 +12,7 @@ DEFAULTS = {
     "prior_loss_weight": 1.0,
     "save_half_precision": False,
 }
+SCHEMA = {"save_half_precision": {"type": "boolean"}}
 
 
 def concept_phrase(concept_name: str, class_noun: str, params: dict) -> str:
@@ -23,8 +24,8 @@ def uses_prior(params: dict) -> bool:
 
 
 def prepare(pipe, concept_name: str, class_noun: str, params: dict):
-    from ..models import text_encoders
-    from .training import TrainingSetup
+    from conceptbench.diffusion.pipelines import text_encoders
+    from conceptbench.methods.training import TrainingSetup
 
     pipe.vae.requires_grad_(False)
     pipe.unet.requires_grad_(True)
@@ -51,6 +52,6 @@ def save(pipe, setup, out_dir: Path, params: dict) -> None:
 
 
 def load(base_model, checkpoint_dir, params: dict):
-    from ..models import load_pipeline
+    from conceptbench.diffusion.pipelines import load_pipeline
 
     return load_pipeline(checkpoint_dir)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 # LoRA names the concept as DreamBooth does ("sks dog") and may use the same class prior.
-from .dreambooth import concept_phrase, uses_prior  # noqa: F401  (part of this method's interface)
+from conceptbench.methods.dreambooth import concept_phrase, uses_prior  # noqa: F401  (part of this method's interface)
 
 ARTIFACT = "pytorch_lora_weights.safetensors"
 # UNet module names per preset: the attention projections (diffusers' LoRA examples), with the feed-forward layers.
@@ -53,7 +53,7 @@ def add_unet_adapter(pipe, params: dict) -> dict:
     """Freeze the pipeline, add the UNet's adapter; returns its trainable parameters by name."""
     import torch
 
-    from ..models import text_encoders
+    from conceptbench.diffusion.pipelines import text_encoders
 
     pipe.vae.requires_grad_(False)
     for _, _, text_encoder in text_encoders(pipe):
@@ -74,8 +74,8 @@ def add_text_encoder_adapter(text_encoder, config) -> None:
 
 
 def prepare(pipe, concept_name: str, class_noun: str, params: dict):
-    from ..models import text_encoders
-    from .training import TrainingSetup
+    from conceptbench.diffusion.pipelines import text_encoders
+    from conceptbench.methods.training import TrainingSetup
 
     trainable = add_unet_adapter(pipe, params)
     if params["train_text_encoder"]:  # every text encoder (SDXL has two)
@@ -96,8 +96,8 @@ def save_lora(pipe, out_dir: Path, text_encoder: bool) -> None:
     from diffusers.utils import convert_state_dict_to_diffusers
     from peft.utils import get_peft_model_state_dict
 
-    from ..files import sort_safetensors_metadata
-    from ..models import text_encoders
+    from conceptbench.diffusion.pipelines import text_encoders
+    from conceptbench.files import sort_safetensors_metadata
 
     extra = {}
     if text_encoder:
@@ -124,7 +124,7 @@ def sorted_sets(config: dict) -> dict:
 
 
 def load(base_model, checkpoint_dir, params: dict):
-    from ..models import load_pipeline
+    from conceptbench.diffusion.pipelines import load_pipeline
 
     pipe = load_pipeline(base_model)
     pipe.load_lora_weights(str(checkpoint_dir), weight_name=ARTIFACT)

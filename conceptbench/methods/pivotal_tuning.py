@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import lora, textual_inversion
+from conceptbench.methods import lora, textual_inversion
 
 ARTIFACT = lora.ARTIFACT
 DEFAULTS = {
@@ -24,6 +24,7 @@ DEFAULTS = {
     "prior_preservation": False,
     "prior_loss_weight": 1.0,
 }
+SCHEMA = {"token_learning_rate": {"$ref": "#/$defs/positive_number"}}
 
 
 def concept_phrase(concept_name: str, class_noun: str, params: dict) -> str:
@@ -35,7 +36,7 @@ def uses_prior(params: dict) -> bool:
 
 
 def prepare(pipe, concept_name: str, class_noun: str, params: dict):
-    from .training import TrainingSetup
+    from conceptbench.methods.training import TrainingSetup
 
     token_setup = textual_inversion.prepare(pipe, concept_name, class_noun, params)
     trainable = {**token_setup.trainable, **lora.add_unet_adapter(pipe, {**params, "train_text_encoder": False})}
@@ -62,7 +63,7 @@ def save(pipe, setup, out_dir: Path, params: dict) -> None:
 
 
 def load(base_model, checkpoint_dir, params: dict):
-    from ..models import load_pipeline
+    from conceptbench.diffusion.pipelines import load_pipeline
 
     pipe = load_pipeline(base_model)
     textual_inversion.load_token(pipe, checkpoint_dir)

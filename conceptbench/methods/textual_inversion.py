@@ -27,8 +27,8 @@ def uses_prior(params: dict) -> bool:
 def prepare(pipe, concept_name: str, class_noun: str, params: dict):
     import torch
 
-    from ..models import text_encoders
-    from .training import TrainingSetup
+    from conceptbench.diffusion.pipelines import text_encoders
+    from conceptbench.methods.training import TrainingSetup
 
     token = placeholder_token(concept_name, params)
     pipe.unet.requires_grad_(False)
@@ -87,7 +87,7 @@ def load_token(pipe, checkpoint_dir) -> None:
     from safetensors import safe_open
     from safetensors.torch import load_file
 
-    from ..models import is_sdxl, text_encoders
+    from conceptbench.diffusion.pipelines import is_sdxl, text_encoders
 
     if not is_sdxl(pipe):
         pipe.load_textual_inversion(str(checkpoint_dir), weight_name=ARTIFACT)
@@ -101,7 +101,7 @@ def load_token(pipe, checkpoint_dir) -> None:
 
 
 def load(base_model, checkpoint_dir, params: dict):
-    from ..models import load_pipeline
+    from conceptbench.diffusion.pipelines import load_pipeline
 
     pipe = load_pipeline(base_model)
     load_token(pipe, checkpoint_dir)

@@ -179,7 +179,7 @@ def _encode_prompts(pipe, prompts: list[str], device) -> tuple[torch.Tensor, tor
     """Prompts -> (the UNet's cross-attention states, SDXL's pooled text embedding or None), as the pipelines
     encode them: SD-1.x the last hidden states; SDXL both encoders' penultimate ones side by side, and the second
     encoder's pooled projection."""
-    from ..models import is_sdxl, text_encoders
+    from conceptbench.diffusion.pipelines import is_sdxl, text_encoders
 
     if not is_sdxl(pipe):
         return pipe.text_encoder(_token_ids(pipe.tokenizer, prompts, device))[0], None
@@ -193,7 +193,7 @@ def _encode_prompts(pipe, prompts: list[str], device) -> tuple[torch.Tensor, tor
 def _size_condition(pipe, height: int, width: int, device) -> torch.Tensor | None:
     """SDXL's six size numbers as its pipeline passes them for an uncropped image of this size: (original height,
     width, crop top, left, target height, width)."""
-    from ..models import is_sdxl
+    from conceptbench.diffusion.pipelines import is_sdxl
 
     return torch.tensor([[height, width, 0, 0, height, width]], device=device) if is_sdxl(pipe) else None
 
@@ -223,11 +223,10 @@ def run_training(pipe, setup: TrainingSetup, config: TrainingConfig, instance_im
     step s implies the snapshots up to s were written by this run.
     """
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
     from tqdm.auto import tqdm
 
-    from ..generate import pick_device
-
-    from accelerate.state import AcceleratorState
+    from conceptbench.diffusion.devices import pick_device
 
     # accelerate keeps one state per process; a second training here (tests, benchmarks) may want another precision.
     AcceleratorState._reset_state(reset_partial_state=True)
@@ -235,7 +234,7 @@ def run_training(pipe, setup: TrainingSetup, config: TrainingConfig, instance_im
     device = accelerator.device
     from diffusers import DDPMScheduler
 
-    from ..models import text_encoders
+    from conceptbench.diffusion.pipelines import text_encoders
 
     unet, vae = pipe.unet, pipe.vae
     encoders = [encoder for _, _, encoder in text_encoders(pipe)]

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import vocabulary as V
-from .scenes import Scene, render, restage, sample_scene
+from conceptbench.world import vocabulary as V
+from conceptbench.world.scenes import Scene, render, restage, sample_scene
 
 CHUNK = 500
 

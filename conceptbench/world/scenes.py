@@ -11,8 +11,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 
-from . import vocabulary as V
-from .objects import ACCESSORIES, MARKINGS, Look, draw_holder, draw_object
+from conceptbench.world import vocabulary as V
+from conceptbench.world.objects import ACCESSORIES, MARKINGS, Look, draw_holder, draw_object
 
 SUPERSAMPLE = 4  # scenes are drawn at 4x and downsampled, for smooth edges
 

@@ -1,0 +1,77 @@
+"""What a model string in the config means: a builtin model, a local folder (or file), or a hub id.
+
+Every model slot resolves here, the base model and the feature extractors alike:
+- `builtin:world`: the models pretrained on the conceptbench world, committed with the package
+  (conceptbench/world/weights/, rebuilt by `python -m conceptbench.world_models build`);
+- `builtin:tiny` (and `builtin:tiny-xl` for the base model): tiny random models the workflow builds itself
+  (rules base_model and extractor_model), for plumbing tests;
+- an existing local path: a diffusers / transformers folder, or for Inception a `.safetensors` file;
+- anything of the form `name` or `owner/name`: a hub id, fetched by `from_pretrained` on first use.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+BUILTIN_WORLD = "builtin:world"
+BUILTIN_TINY = "builtin:tiny"
+BUILTIN_TINY_XL = "builtin:tiny-xl"
+BUILT_BY_THE_WORKFLOW = (BUILTIN_TINY, BUILTIN_TINY_XL)  # rule base_model writes them to results/base_model
+# The builtin: names each model slot takes (the oracle exists only for the world).
+BUILTIN_MODELS = {"base_model": (BUILTIN_WORLD, BUILTIN_TINY, BUILTIN_TINY_XL), "clip": (BUILTIN_WORLD, BUILTIN_TINY),
+                  "inception": (BUILTIN_WORLD, BUILTIN_TINY), "dino": (BUILTIN_WORLD, BUILTIN_TINY),
+                  "oracle": (BUILTIN_WORLD,)}
+# A hub id is a name or owner/name; anything else (a leading '/', '.', '~', several '/') is a local path.
+_HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?")
+
+# The committed world models: one folder per model slot, and a card whose hashes version them.
+WORLD_WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "world" / "weights"
+WORLD_MODEL_KINDS = ("base_model", "clip", "dino", "inception", "oracle")
+_REBUILD = "python -m conceptbench.world_models build --out"
+
+
+def world_path(kind: str) -> Path:
+    """The committed folder of one world model (`base_model` or an extractor kind)."""
+    if kind not in WORLD_MODEL_KINDS:
+        raise ValueError(f"the world has no {kind!r} model; it has {', '.join(WORLD_MODEL_KINDS)}")
+    path = WORLD_WEIGHTS_DIR / kind
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path} is missing: the world's weights ship with conceptbench (reinstall it, or "
+                                f"rebuild them with `{_REBUILD} {WORLD_WEIGHTS_DIR}`)")
+    return path
+
+
+def weights_version(folder: Path = WORLD_WEIGHTS_DIR) -> str:
+    """A short hash of the committed weights (from their model card): changes whenever any world model does."""
+    import hashlib
+    import json
+
+    card = folder / "card.json"
+    if not card.is_file():
+        raise FileNotFoundError(f"{card} is missing: the world's weights ship with conceptbench (reinstall it, or "
+                                f"rebuild them with `{_REBUILD} {folder}`)")
+    files = json.loads(card.read_text())["files"]
+    return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def resolve(source: str | Path, kind: str = "base_model") -> str:
+    """What `from_pretrained` (or the Inception loader) gets for a model string: `builtin:world` becomes the
+    committed folder of that slot's world model; anything else stays as it is."""
+    return str(world_path(kind)) if str(source) == BUILTIN_WORLD else str(source)
+
+
+def source_problems(key: str, source: str, base_dir: Path, kind: str) -> list[str]:
+    """A model is a builtin, an existing local folder (or file), or a hub id; hub ids are checked for form only."""
+    if source.startswith("builtin:"):
+        known = BUILTIN_MODELS[kind]
+        return [] if source in known else [f"{key}: {source!r} is not a builtin model; use {' or '.join(known)}"]
+    path = Path(source).expanduser()
+    path = path if path.is_absolute() else base_dir / path
+    if path.exists():
+        return []
+    if _HUB_ID.fullmatch(source) and not source.endswith(".safetensors"):
+        return []  # a hub id: its existence is known only online, at the first job that downloads it
+    hint = " (the FID Inception weights: convert them once, see config/sd15.yaml)" if kind == "inception" else ""
+    return [f"{key}: {source!r} is neither an existing local path ({path} does not exist) nor a hub id "
+            f"(owner/name); fix the path{hint}"]

@@ -1,0 +1,76 @@
+"""Prompts: templates with `{c}` for the concept phrase, their ids, and the baseline rewriting."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+
+from conceptbench.inputs.concepts import KINDS
+
+PLAIN_ID = "plain"
+
+
+def prompt_id(template: str) -> str:
+    """A short, stable, file-name-safe id for a prompt template ("a photo of {c} in a forest" -> "a_photo_of_c_in_a_forest")."""
+    slug = re.sub(r"[^a-z0-9]+", "_", template.replace("{c}", "c").lower()).strip("_")
+    return slug[:60] or "prompt"
+
+
+def prompt_ids(image_prompt: str, context_prompts: list[str]) -> dict[str, str]:
+    """Id -> template for the plain prompt (id `plain`) and every context prompt.
+
+    Different prompts whose ids would coincide ("A photo of {c}!" and "a photo of {c}", or long prompts alike in
+    their first 60 characters) keep apart: the later one's id gets a short hash of its text. The first keeps its
+    plain id, so adding a prompt never renames an existing prompt's images.
+    """
+    ids = {PLAIN_ID: image_prompt}
+    for template in context_prompts:
+        if template in ids.values():
+            raise ValueError(f"prompts.context: {template!r} is listed twice (or is also prompts.image); "
+                             "remove the repeated one")
+        pid = prompt_id(template)
+        if pid in ids:
+            pid = f"{pid}_{hashlib.sha256(template.encode()).hexdigest()[:8]}"
+        ids[pid] = template
+    return ids
+
+
+def context_by_kind(context: list[str] | Mapping[str, list[str]]) -> dict[str, list[str]]:
+    """prompts.context as {kind: templates}. A list serves every kind; a mapping (DreamBench's protocol: one list
+    for objects, one for live subjects) gives each kind its own."""
+    if isinstance(context, Mapping):
+        return {kind: list(context[kind]) for kind in KINDS if kind in context}
+    return {kind: list(context) for kind in KINDS}
+
+
+def context_templates(context: list[str] | Mapping[str, list[str]]) -> list[str]:
+    """Every context template once, in order of first appearance (a prompt both kinds share is one prompt).
+
+    A template repeated within one kind's list is refused, as in prompt_ids."""
+    templates: list[str] = []
+    for kind, listed in context_by_kind(context).items():
+        repeated = sorted({t for t in listed if listed.count(t) > 1})
+        if repeated:
+            where = f"prompts.context.{kind}" if isinstance(context, Mapping) else "prompts.context"
+            raise ValueError(f"{where}: {repeated[0]!r} is listed twice; remove the repeated one")
+        templates += [t for t in listed if t not in templates]
+    return templates
+
+
+def fill(template: str, phrase: str) -> str:
+    """Put a phrase where `{c}` stands; an empty phrase leaves no double spaces behind."""
+    return re.sub(r"\s+", " ", template.replace("{c}", phrase)).strip()
+
+
+def baseline_prompt(template: str, class_noun: str, mode: str = "class") -> str:
+    """The prompt the base model gets for the same context without the concept.
+
+    mode "class": the concept phrase becomes the class noun ("a photo of dog in a forest");
+    mode "empty": it is dropped, as in the Textual Inversion study ("a photo of in a forest").
+    """
+    if mode == "class":
+        return fill(template, class_noun)
+    if mode == "empty":
+        return fill(template, "")
+    raise ValueError(f"generation.baseline_phrase must be 'class' or 'empty', not {mode!r}")

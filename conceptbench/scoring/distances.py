@@ -1,0 +1,147 @@
+"""Distances between two feature sets (Inception): Fréchet (FID) and kernel (KID), one value or a stack of
+bootstrap replicates at once (the replicates equal the single values on the resampled rows)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from conceptbench.scoring.arrays import as_matrix, check_same_dim
+
+
+def _sqrtm_psd(s: np.ndarray) -> np.ndarray:
+    """Square root of a symmetric PSD matrix; tiny negative eigenvalues from rounding are clipped to 0."""
+    w, v = np.linalg.eigh(s)
+    return (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+
+
+def frechet_distance(feats_a, feats_b) -> float:
+    """Fréchet (Inception) distance between two sets of row vectors, each fitted with a Gaussian.
+
+        FID = ||mu_a - mu_b||^2 + Tr(S_a) + Tr(S_b) - 2 Tr(sqrt(S_a S_b))
+
+    with sample covariances (ddof=1), so each set needs at least 2 rows. Tr(sqrt(S_a S_b)) is the
+    sum of the square roots of the eigenvalues of the symmetric PSD matrix sqrt(S_a) S_b sqrt(S_a)
+    (negative rounding residue clipped to 0). The result is real and clipped to >= 0.
+
+    With fewer samples than feature dimensions (e.g. 50 images against 2048 Inception features) the
+    covariances are rank-deficient and the estimate is strongly biased upward (the bias shrinks
+    roughly as O(1/n)). Values are therefore only comparable between sets of the same size n, which
+    is why n is reported beside every value.
+    """
+    a = as_matrix(feats_a, "feats_a")
+    b = as_matrix(feats_b, "feats_b")
+    check_same_dim(a, b)
+    na, nb, d = a.shape[0], b.shape[0], a.shape[1]
+    if na < 2 or nb < 2:
+        raise ValueError(f"FID needs at least 2 samples per set to estimate a covariance, got {na} and {nb}")
+
+    xa = a - a.mean(axis=0)
+    xb = b - b.mean(axis=0)
+    mean_term = float(np.sum((a.mean(axis=0) - b.mean(axis=0)) ** 2))
+    trace_a = float(np.sum(xa * xa)) / (na - 1)
+    trace_b = float(np.sum(xb * xb)) / (nb - 1)
+
+    if na * nb < d * d:
+        # Few samples: with S_a = Xa^T Xa/(na-1) and S_b = Xb^T Xb/(nb-1), the nonzero eigenvalues of
+        # sqrt(S_a) S_b sqrt(S_a) equal those of S_a S_b, and (cycling the product AB -> BA) those of
+        # M M^T/((na-1)(nb-1)) with M = Xa Xb^T (na x nb). The sum of their square roots is therefore
+        # the sum of the singular values of M, scaled; an na x nb SVD replaces two d x d eigensolves.
+        sv = np.linalg.svd(xa @ xb.T, compute_uv=False)
+        trace_sqrt = float(np.sum(sv)) / np.sqrt((na - 1) * (nb - 1))
+    else:
+        s_a = xa.T @ xa / (na - 1)
+        s_b = xb.T @ xb / (nb - 1)
+        root_a = _sqrtm_psd(s_a)
+        inner = root_a @ s_b @ root_a
+        w = np.linalg.eigvalsh((inner + inner.T) / 2)  # symmetrise away rounding asymmetry
+        trace_sqrt = float(np.sum(np.sqrt(np.clip(w, 0.0, None))))
+
+    return max(mean_term + trace_a + trace_b - 2.0 * trace_sqrt, 0.0)
+
+
+def _mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
+    """Unbiased MMD^2 with the cubic polynomial kernel k(a, b) = (a.b / d + 1)^3 (Binkowski et al. 2018)."""
+    d, m, n = x.shape[1], x.shape[0], y.shape[0]
+    k_xx = (x @ x.T / d + 1) ** 3
+    k_yy = (y @ y.T / d + 1) ** 3
+    k_xy = (x @ y.T / d + 1) ** 3
+    within_x = (k_xx.sum() - np.trace(k_xx)) / (m * (m - 1))
+    within_y = (k_yy.sum() - np.trace(k_yy)) / (n * (n - 1))
+    return float(within_x + within_y - 2 * k_xy.mean())
+
+
+def kernel_inception_distance(feats_a, feats_b, num_subsets: int = 100, subset_size: int = 1000,
+                              seed: int = 0) -> float:
+    """KID: the unbiased MMD^2 between two feature sets, averaged over random subsets (as torch-fidelity and
+    clean-fid compute it: 100 subsets of min(1000, n_a, n_b) rows each, drawn without replacement).
+
+    Unlike FID it has no bias from the sample size, so values at small n are comparable in expectation (noisier,
+    and it can be slightly negative). When the subsets would be the whole of both sets, it is computed once.
+    """
+    a = as_matrix(feats_a, "feats_a")
+    b = as_matrix(feats_b, "feats_b")
+    check_same_dim(a, b)
+    m = min(subset_size, a.shape[0], b.shape[0])
+    if m < 2:
+        raise ValueError(f"KID needs at least 2 samples per set, got {a.shape[0]} and {b.shape[0]}")
+    if m == a.shape[0] == b.shape[0]:
+        return _mmd2_unbiased(a, b)
+    rng = np.random.default_rng(seed)
+    values = [_mmd2_unbiased(a[rng.choice(a.shape[0], m, replace=False)], b[rng.choice(b.shape[0], m, replace=False)])
+              for _ in range(num_subsets)]
+    return float(np.mean(values))
+
+
+# Resampled sets held in memory at once, in floats (~32 MB): real Inception features are 2048-D.
+_CHUNK_FLOATS = 1 << 22
+
+
+def _chunks(rows: np.ndarray, floats_per_replicate: int) -> Iterator[np.ndarray]:
+    step = max(1, _CHUNK_FLOATS // max(floats_per_replicate, 1))
+    for start in range(0, len(rows), step):
+        yield rows[start:start + step]
+
+
+def frechet_distances(a, rows: np.ndarray, b) -> np.ndarray:
+    """frechet_distance(a[r], b) for every row-index vector r in `rows` (replicates x n)."""
+    a, b = as_matrix(a, "feats_a"), as_matrix(b, "feats_b")
+    n, nb, d = rows.shape[1], b.shape[0], a.shape[1]
+    if n < 2 or nb < 2 or n * nb >= d * d or a.shape[1] != b.shape[1]:
+        # Errors, and the many-samples path (d x d eigensolves), one replicate at a time.
+        return np.array([frechet_distance(a[r], b) for r in rows])
+    mean_b = b.mean(axis=0)
+    xb = b - mean_b
+    trace_b = float(np.sum(xb * xb)) / (nb - 1)
+    out = []
+    for chunk in _chunks(rows, n * d):
+        x = a[chunk]  # replicates x n x d
+        mean_a = x.mean(axis=1)
+        xa = x - mean_a[:, None, :]
+        mean_term = np.sum((mean_a - mean_b) ** 2, axis=1)
+        trace_a = np.sum(xa * xa, axis=(1, 2)) / (n - 1)
+        # As in frechet_distance's few-samples path: Tr(sqrt(S_a S_b)) from the singular values of Xa Xb^T.
+        trace_sqrt = np.linalg.svd(xa @ xb.T, compute_uv=False).sum(axis=1) / np.sqrt((n - 1) * (nb - 1))
+        out.append(np.maximum(mean_term + trace_a + trace_b - 2.0 * trace_sqrt, 0.0))
+    return np.concatenate(out)
+
+
+def kernel_inception_distances(a, rows: np.ndarray, b, subset_size: int = 1000) -> np.ndarray:
+    """kernel_inception_distance(a[r], b) for every row-index vector r in `rows` (replicates x n)."""
+    a, b = as_matrix(a, "feats_a"), as_matrix(b, "feats_b")
+    n, nb, d = rows.shape[1], b.shape[0], a.shape[1]
+    if not (2 <= n == nb <= subset_size) or a.shape[1] != b.shape[1]:
+        # Random subsets (or errors): one replicate at a time, exactly as kernel_inception_distance does it.
+        return np.array([kernel_inception_distance(a[r], b, subset_size=subset_size) for r in rows])
+    # The kernel of resampled rows is the full kernel's entries at those rows: compute it once, then index it.
+    k_aa = (a @ a.T / d + 1) ** 3
+    k_ab = (a @ b.T / d + 1) ** 3
+    k_bb = (b @ b.T / d + 1) ** 3
+    within_b = (k_bb.sum() - np.trace(k_bb)) / (nb * (nb - 1))
+    out = []
+    for chunk in _chunks(rows, n * (n + nb)):
+        k_xx = k_aa[chunk[:, :, None], chunk[:, None, :]]
+        within_a = (k_xx.sum(axis=(1, 2)) - np.einsum("rii->r", k_xx)) / (n * (n - 1))
+        out.append(within_a + within_b - 2 * k_ab[chunk].mean(axis=(1, 2)))
+    return np.concatenate(out)
