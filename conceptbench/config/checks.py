@@ -8,6 +8,7 @@ from pathlib import Path
 from conceptbench.diffusion.sources import source_problems
 from conceptbench.inputs.concepts import Concept, ConceptError, check_concept_images
 from conceptbench.inputs.prompts import context_by_kind, context_templates, prompt_ids
+from conceptbench.scoring.registry import is_per_image
 
 # The keys `resources:` may use: the rules' names, one `features` for the three features rules (rules/*.smk look
 # them up; tests/test_config.py keeps this list in step).
@@ -32,7 +33,7 @@ def size_problems(config: dict) -> list[str]:
         lower = max(LATENT_FACTOR, config["resolution"] // LATENT_FACTOR * LATENT_FACTOR)
         problems.append(f"resolution: {config['resolution']} is not a multiple of {LATENT_FACTOR} (the VAE works on "
                         f"{LATENT_FACTOR}x smaller latents); use e.g. {lower} or {lower + LATENT_FACTOR}")
-    set_metrics = [m for m in config["metrics"] if "_fid_" in m or "_kid_" in m]
+    set_metrics = [m for m in config["metrics"] if not is_per_image(m)]
     if set_metrics and config["generation"]["num_images"] < MIN_IMAGES_PER_SET:
         problems.append(f"generation.num_images: {set_metrics} compare image sets and need at least "
                         f"{MIN_IMAGES_PER_SET} images per prompt, not {config['generation']['num_images']}; "

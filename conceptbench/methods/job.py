@@ -42,11 +42,10 @@ def library_versions() -> dict[str, str]:
 
 
 def training_code_digest() -> str:
-    """Hash of the code that shapes a training (this module and conceptbench/methods/): a saved or finished
+    """Hash of the code that shapes a training (conceptbench/methods/, this module included): a saved or finished
     state is never reused by changed code."""
-    package = Path(__file__).resolve().parent
     digest = hashlib.sha256()
-    for path in sorted([package / "train.py", *(package / "methods").glob("*.py")]):
+    for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 

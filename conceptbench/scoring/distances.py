@@ -3,11 +3,12 @@ bootstrap replicates at once (the replicates equal the single values on the resa
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 
 from conceptbench.scoring.arrays import as_matrix, check_same_dim
+from conceptbench.scoring.family import Family, RunFeatures, mean_over_prompts, n_rows, per_prompt
 
 
 def _sqrtm_psd(s: np.ndarray) -> np.ndarray:
@@ -145,3 +146,56 @@ def kernel_inception_distances(a, rows: np.ndarray, b, subset_size: int = 1000) 
         within_a = (k_xx.sum(axis=(1, 2)) - np.einsum("rii->r", k_xx)) / (n * (n - 1))
         out.append(within_a + within_b - 2 * k_ab[chunk].mean(axis=(1, 2)))
     return np.concatenate(out)
+
+
+# ---- the distance families: the plain prompt's images to the photos, each context prompt's to the base model's ----
+
+
+def _image_distance(distance):
+    def score(run: RunFeatures, ex: str) -> tuple[float, int]:
+        generated, targets = run.get("plain", ex), run.get("targets", ex)
+        return distance(generated, targets), min(n_rows(generated), n_rows(targets))
+    return score
+
+
+def _target_halves(distance):
+    """A distance of a set to itself is 0 by construction, so the reference compares the two halves of the targets:
+    the distance between two samples of the same concept is the attainable floor. With fewer than 4 targets a half
+    has one image and no distance is defined: NaN, with the n it would have had."""
+    def score(run: RunFeatures, ex: str) -> tuple[float, int]:
+        targets = as_matrix(run.get("targets", ex), f"{run.labels['targets']}[{ex!r}]")
+        half = targets.shape[0] // 2
+        return (float("nan") if half < 2 else distance(targets[:half], targets[half:])), half
+    return score
+
+
+def _prompt_distance(distance):
+    def score(run: RunFeatures, ex: str) -> tuple[float, int]:
+        context, compared, prompts = per_prompt(run, "context", ex)
+        # Each distance uses min(set sizes) samples per side; the smallest over prompts bounds comparability.
+        n = min(min(n_rows(context[p]), n_rows(compared[p])) for p in prompts)
+        return mean_over_prompts(distance, context, compared, prompts), n
+    return score
+
+
+def _prompt_distance_replicates(distances):
+    def replicate(run: RunFeatures, ex: str, rows: Mapping) -> np.ndarray:
+        context, compared = run.get("context", ex), run.get("compare", ex)
+        return np.mean([distances(context[p], rows[p], compared[p]) for p in context], axis=0)
+    return replicate
+
+
+FID_EXTRACTORS = ("inception",)
+FAMILIES = (
+    Family("image_fid", FID_EXTRACTORS, score=_image_distance(frechet_distance),
+           replicate=lambda run, ex, rows: frechet_distances(run.get("plain", ex), rows["plain"], run.get("targets", ex)),
+           reference=_target_halves(frechet_distance), lower_is_better=True, biased_by_n=True),
+    Family("image_kid", FID_EXTRACTORS, score=_image_distance(kernel_inception_distance),
+           replicate=lambda run, ex, rows: kernel_inception_distances(run.get("plain", ex), rows["plain"],
+                                                                      run.get("targets", ex)),
+           reference=_target_halves(kernel_inception_distance), lower_is_better=True),
+    Family("prompt_fid", FID_EXTRACTORS, score=_prompt_distance(frechet_distance),
+           replicate=_prompt_distance_replicates(frechet_distances), lower_is_better=True, biased_by_n=True),
+    Family("prompt_kid", FID_EXTRACTORS, score=_prompt_distance(kernel_inception_distance),
+           replicate=_prompt_distance_replicates(kernel_inception_distances), lower_is_better=True),
+)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from conceptbench.scoring.arrays import as_matrix
+from conceptbench.scoring.family import Family
 
 
 @dataclass(frozen=True)
@@ -42,3 +43,58 @@ def oracle_hits(probs, labels: list[str], wanted: Mapping[str, str]) -> np.ndarr
         part = slices[name]
         hits &= probs[:, part].argmax(axis=1) == labels[part].index(column)
     return hits
+
+
+# ---- the oracle families: the share of images in which the oracle sees the concept's class, or the asked context --
+
+
+def _task(run, metric: str) -> OracleTask:
+    if run.oracle is None:
+        raise ValueError(f"{metric} needs the oracle's task (labels, class noun, asked attributes)")
+    return run.oracle
+
+
+def _class_sets(run) -> dict[str, tuple]:
+    """Every image set (plain and context prompts), each with the class it should show."""
+    task = _task(run, "class_accuracy_oracle")
+    every = {"plain": run.get("plain", "oracle"), **run.get("context", "oracle")}
+    return {key: (probs, {"class": task.class_noun}) for key, probs in every.items()}
+
+
+def _context_sets(run, required: bool = True) -> dict[str, tuple]:
+    """The context prompts whose wording the world knows, each with the attributes its images should show."""
+    task = _task(run, "context_accuracy_oracle")
+    context = run.get("context", "oracle")
+    sets = {pid: (context[pid], task.asked[pid]) for pid in context if task.asked.get(pid)}
+    if not sets and required:
+        raise ValueError("context_accuracy_oracle: no context prompt is in the world's wording "
+                         "(see conceptbench.world.vocabulary.parse_prompt)")
+    return sets
+
+
+def _hits(run, sets: dict[str, tuple]) -> dict[str, np.ndarray]:
+    return {key: oracle_hits(probs, run.oracle.labels, wanted) for key, (probs, wanted) in sets.items()}
+
+
+def _accuracy(sets_of):
+    def score(run, ex: str) -> tuple[float, int]:
+        hits = np.concatenate(list(_hits(run, sets_of(run)).values()))
+        return hits.mean(), len(hits)
+    return score
+
+
+def _accuracy_replicates(sets_of):
+    """Hits of the drawn images over every image counted."""
+    def replicate(run, ex: str, rows: Mapping) -> np.ndarray:
+        hits = [h[rows[key]] for key, h in _hits(run, sets_of(run)).items()]
+        return np.sum([h.sum(axis=1) for h in hits], axis=0) / sum(h.shape[1] for h in hits)
+    return replicate
+
+
+FAMILIES = (
+    Family("class_accuracy", ("oracle",), score=_accuracy(_class_sets),
+           image_scores=lambda run, ex: _hits(run, _class_sets(run)), replicate=_accuracy_replicates(_class_sets)),
+    Family("context_accuracy", ("oracle",), score=_accuracy(_context_sets),
+           image_scores=lambda run, ex: _hits(run, _context_sets(run, required=False)),
+           replicate=_accuracy_replicates(_context_sets)),
+)

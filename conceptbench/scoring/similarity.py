@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from functools import partial
+
 import numpy as np
 
 from conceptbench.scoring.arrays import as_matrix, check_same_dim
+from conceptbench.scoring.family import Family, RunFeatures, mean_over_prompts, mean_score, n_rows, per_prompt
+
+SIMILARITY_EXTRACTORS = ("clip", "dino")
 
 
 def _cosine_matrix(a, b) -> np.ndarray:
@@ -41,3 +47,65 @@ def mean_pairwise_cosine(a, b, exclude_diagonal: bool = False) -> float:
     if n < 2:
         raise ValueError("exclude_diagonal needs at least 2 rows (otherwise no pair is left)")
     return float((sims.sum() - np.trace(sims)) / (n * (n - 1)))
+
+
+# ---- the similarity families: cosines of generated images to the photos, to the base model's images, to text ---
+
+
+def _image_similarity(run: RunFeatures, ex: str) -> tuple[float, int]:
+    generated = run.get("plain", ex)
+    return mean_pairwise_cosine(generated, run.get("targets", ex)), n_rows(generated)
+
+
+def _targets_against_themselves(run: RunFeatures, ex: str) -> tuple[float, int]:
+    """Each photo against the others: DreamBench's "real images" row for CLIP-I and DINO."""
+    targets = as_matrix(run.get("targets", ex), f"{run.labels['targets']}[{ex!r}]")
+    return mean_pairwise_cosine(targets, targets, exclude_diagonal=True), targets.shape[0]
+
+
+def _subject_similarity(run: RunFeatures, ex: str) -> tuple[float, int]:
+    context = run.get("context", ex)
+    if not context:
+        raise ValueError(f"{run.labels['context']} has no prompts")
+    generated = np.concatenate([as_matrix(f, f"{run.labels['context']}[{ex!r}]") for f in context.values()])
+    return mean_pairwise_cosine(generated, run.get("targets", ex)), generated.shape[0]
+
+
+def _prompt_similarity(run: RunFeatures, ex: str, other: str = "compare") -> tuple[float, int]:
+    context, compared, prompts = per_prompt(run, "context", ex, other)
+    return mean_over_prompts(mean_pairwise_cosine, context, compared, prompts), sum(n_rows(context[p]) for p in prompts)
+
+
+def _prompt_image_scores(run: RunFeatures, ex: str, other: str = "compare") -> dict[str, np.ndarray]:
+    context, compared, prompts = per_prompt(run, "context", ex, other)
+    return {pid: cosine_to_set(context[pid], compared[pid]) for pid in prompts}
+
+
+def _prompt_replicates(run: RunFeatures, ex: str, rows: Mapping, other: str = "compare") -> np.ndarray:
+    context, compared = run.get("context", ex), run.get(other, ex)
+    return np.mean([mean_score(cosine_to_set(context[p], compared[p]), rows[p]) for p in context], axis=0)
+
+
+FAMILIES = (
+    Family(
+        "image_similarity", SIMILARITY_EXTRACTORS, score=_image_similarity,
+        image_scores=lambda run, ex: {"plain": cosine_to_set(run.get("plain", ex), run.get("targets", ex))},
+        replicate=lambda run, ex, rows: mean_score(cosine_to_set(run.get("plain", ex), run.get("targets", ex)),
+                                                   rows["plain"]),
+        reference=_targets_against_themselves),
+    Family("prompt_similarity", SIMILARITY_EXTRACTORS, score=_prompt_similarity, image_scores=_prompt_image_scores,
+           replicate=_prompt_replicates),
+    # DreamBench's CLIP-I and DINO: every image of every context prompt against every target photo.
+    Family(
+        "subject_similarity", SIMILARITY_EXTRACTORS, score=_subject_similarity,
+        image_scores=lambda run, ex: {pid: cosine_to_set(feats, run.get("targets", ex))
+                                      for pid, feats in run.get("context", ex).items()},
+        replicate=lambda run, ex, rows: np.concatenate(
+            [cosine_to_set(feats, run.get("targets", ex))[rows[p]] for p, feats in run.get("context", ex).items()],
+            axis=1).mean(axis=1),
+        reference=_targets_against_themselves),
+    # The images against the CLIP text embedding of their prompt (the concept phrase replaced by the class noun).
+    Family("text_alignment", ("clip",), score=partial(_prompt_similarity, other="text"),
+           image_scores=partial(_prompt_image_scores, other="text"), replicate=partial(_prompt_replicates, other="text"),
+           needs_text=True),
+)

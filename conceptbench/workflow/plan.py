@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from conceptbench.config.validate import validate_config
 from conceptbench.diffusion.sources import BUILT_BY_THE_WORKFLOW, BUILTIN_TINY, BUILTIN_WORLD, weights_version
-from conceptbench.inputs.prompts import (PLAIN_ID, baseline_prompt, context_by_kind, context_templates, fill,
-    prompt_ids)
+from conceptbench.inputs.prompts import PLAIN_ID, baseline_prompt, context_by_kind, context_templates, fill, prompt_ids
 from conceptbench.methods import get_method, method_params
 from conceptbench.runs import REFERENCE_RUN, feature_key, run_name, snapshot_folder, snapshot_name, split_name
 from conceptbench.scoring.registry import ORACLE_METRICS, metric_axes
