@@ -48,14 +48,6 @@ def snapshot_folder(step: int) -> str:
     return f"{SNAPSHOT_FOLDER}/step{step}"
 
 
-def snapshot_step(path: str) -> int:
-    """The step of a path under snapshot_folder(step): 'snapshots/step50/plain' -> 50."""
-    parts = path.split("/")
-    if len(parts) < 2 or parts[0] != SNAPSHOT_FOLDER or not parts[1].startswith("step"):
-        raise ValueError(f"{path!r} is not under {SNAPSHOT_FOLDER}/step<N>/")
-    return int(parts[1].removeprefix("step"))
-
-
 def feature_key(prompt_id: str, step: int | None = None) -> str:
     """A feature file's key for a prompt's images: the final artifact's, or the snapshot's at `step`."""
     return prompt_id if step is None else f"step{step}/{prompt_id}"

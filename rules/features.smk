@@ -14,7 +14,7 @@ rule features_targets:
     params:
         sets={"targets": ""},
         sources=PLAN.extractor_sources(),
-        device=PLAN.cfg["device"],
+        device=PLAN.device,
         world_weights=PLAN.world_weights(),
     log:
         "logs/features/targets/{concept}.log",
@@ -38,7 +38,7 @@ rule features_images:
     params:
         sets=lambda wc: PLAN.image_feature_sets(wc.concept, wc.method),
         sources=PLAN.extractor_sources(),
-        device=PLAN.cfg["device"],
+        device=PLAN.device,
         world_weights=PLAN.world_weights(),
     log:
         "logs/features/images/{concept}/{method}.log",
@@ -64,7 +64,7 @@ rule features_baselines:
         sets=lambda wc: {f"{pid}/{h}": f"{pid}/{h}" for pid in PLAN.class_prompt_ids(wc.cls) for h in ("a", "b")},
         texts=lambda wc: PLAN.text_prompts(wc.cls),
         sources=PLAN.extractor_sources(),
-        device=PLAN.cfg["device"],
+        device=PLAN.device,
         world_weights=PLAN.world_weights(),
     log:
         "logs/features/baselines/{cls}.log",

@@ -15,7 +15,7 @@ rule generate:
         method=lambda wc: PLAN.methods[wc.method],
         base_model=lambda wc, input: PLAN.base_model(input),
         generation=PLAN.generation(),
-        device=PLAN.cfg["device"],
+        device=PLAN.device,
         world_weights=PLAN.world_weights(),
     log:
         "logs/generate/{concept}/{method}.log",
@@ -42,7 +42,7 @@ rule baselines:
         method=None,
         base_model=lambda wc, input: PLAN.base_model(input),
         generation=PLAN.generation(),
-        device=PLAN.cfg["device"],
+        device=PLAN.device,
         world_weights=PLAN.world_weights(),
     log:
         "logs/baselines/{cls}.log",

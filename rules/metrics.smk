@@ -9,12 +9,12 @@ rule metrics:
         scores="results/metrics/{concept}/{method}.scores.csv",
     params:
         extractors=PLAN.extractors,
-        metrics=PLAN.cfg["metrics"],
+        metrics=PLAN.metrics,
         context_ids=lambda wc: PLAN.context_ids(wc.concept),
         eval_steps=lambda wc: [] if wc.method == REFERENCE_RUN else PLAN.eval_steps(wc.method),
         reference=lambda wc: wc.method == REFERENCE_RUN,
         oracle=lambda wc: PLAN.oracle_task(wc.concept),
-        bootstrap_samples=PLAN.cfg["bootstrap_samples"],
+        bootstrap_samples=PLAN.bootstrap_samples,
     log:
         "logs/metrics/{concept}/{method}.log",
     benchmark:
@@ -42,9 +42,9 @@ rule aggregate:
         markdown="results/summary/metrics.md",
     params:
         provenance=PLAN.provenance(),
-        base_model=PLAN.cfg["base_model"],
+        base_model=PLAN.base_model_source,
         own_seeds=PLAN.own_seeds(),
-        bootstrap_samples=PLAN.cfg["bootstrap_samples"],
+        bootstrap_samples=PLAN.bootstrap_samples,
     log:
         "logs/aggregate.log",
     benchmark:

@@ -5,9 +5,7 @@ rule base_model:
     output:
         directory("results/base_model"),
     params:
-        kind=PLAN.cfg["base_model"],
-        seed=PLAN.cfg["seed"],
-        resolution=PLAN.cfg["resolution"],
+        **PLAN.base_model_build(),
     log:
         "logs/base_model.log",
     benchmark:
@@ -25,7 +23,7 @@ rule extractor_model:
     output:
         directory("results/extractors/{extractor}"),
     params:
-        seed=PLAN.cfg["seed"],
+        seed=PLAN.extractor_seed(),
     log:
         "logs/extractor_model/{extractor}.log",
     benchmark:
@@ -41,12 +39,12 @@ rule extractor_model:
 
 rule prepare_concept:
     input:
-        lambda wc: sorted(str(p) for p in PLAN.concepts[wc.concept].folder.iterdir() if p.is_file()),
+        lambda wc: PLAN.concept_files(wc.concept),
     output:
         directory("results/targets/{concept}"),
     params:
         folder=lambda wc: str(PLAN.concepts[wc.concept].folder),
-        resolution=PLAN.cfg["resolution"],
+        resolution=PLAN.resolution,
     log:
         "logs/prepare_concept/{concept}.log",
     benchmark:
@@ -67,13 +65,8 @@ rule class_images:
         directory("results/class_images/{cls}"),
     params:
         base_model=lambda wc, input: PLAN.base_model(input),
-        prompt=lambda wc: f"a photo of {PLAN.classes[wc.cls]}",
-        prior=PLAN.cfg["prior"],
-        # Only what shapes class images: other generation settings must not re-run every DreamBooth training.
-        scheduler=PLAN.cfg["generation"]["scheduler"],
-        batch_size=PLAN.cfg["generation"]["batch_size"],
-        resolution=PLAN.cfg["resolution"],
-        device=PLAN.cfg["device"],
+        prompt=lambda wc: PLAN.class_images_prompt(wc.cls),
+        **PLAN.class_images_settings(),
         world_weights=PLAN.world_weights(),
     log:
         "logs/class_images/{cls}.log",

@@ -9,7 +9,7 @@ rule scatter:
         svg="results/summary/similarity_{family}.svg",
     params:
         provenance=PLAN.provenance(),
-        error_bars=PLAN.cfg["plots"]["error_bars"],
+        error_bars=PLAN.plots["error_bars"],
         own_seeds=PLAN.own_seeds(),
     wildcard_constraints:
         family="|".join(metric_axes()),
@@ -66,7 +66,7 @@ rule grid:
     params:
         methods=PLAN.grid_methods(),
         prompts=lambda wc: PLAN.concept_prompts(wc.concept),
-        thumb=PLAN.cfg["plots"]["grid_thumb"],
+        thumb=PLAN.plots["grid_thumb"],
         # Only the label: the full text names the extractors, and dropping one must not redraw the grids.
         provenance_label=(PLAN.provenance() or {}).get("label"),
     log:

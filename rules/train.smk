@@ -11,8 +11,8 @@ rule train:
         method=lambda wc: PLAN.methods[wc.method],
         class_noun=lambda wc: PLAN.concepts[wc.concept].class_noun,
         base_model=lambda wc, input: PLAN.base_model(input),
-        state_dir=lambda wc, output: output[0].replace("results/checkpoints/", "results/train_state/", 1),
-        device=PLAN.cfg["device"],
+        state_dir=lambda wc: PLAN.state_dir(wc.concept, wc.method),
+        device=PLAN.device,
         world_weights=PLAN.world_weights(),
     log:
         "logs/train/{concept}/{method}.log",

@@ -7,10 +7,7 @@ rule world_quality:
         markdown=report("results/summary/world_quality.md", caption="../report/world_quality.rst", category="Tables"),
         table="results/summary/world_quality.csv",
     params:
-        per_caption=PLAN.cfg["world_quality"]["images_per_caption"],
-        generation=PLAN.generation(),
-        seed=PLAN.cfg["generation"]["seed"],
-        device=PLAN.cfg["device"],
+        **PLAN.world_quality_settings(),
         world_weights=PLAN.world_weights(),
     log:
         "logs/world_quality.log",

@@ -2,7 +2,7 @@
 for a method with eval_steps, also from each of its snapshots, into snapshots/step<N>/."""
 from conceptbench.jobs import start_job  # first: it readies the process for the imports below
 
-from itertools import groupby
+from pathlib import Path
 
 from conceptbench.files import AtomicFolder
 from conceptbench.diffusion.devices import pick_device
@@ -10,8 +10,7 @@ from conceptbench.diffusion.generation import write_sets
 from conceptbench.diffusion.schedulers import use_scheduler
 from conceptbench.methods import get_method
 from conceptbench.diffusion.pipelines import load_pipeline
-from conceptbench.runs import snapshot_step
-from conceptbench.methods.job import snapshot_dir
+from conceptbench.runs import snapshot_folder
 
 log = start_job(snakemake)
 p = snakemake.params
@@ -30,7 +29,8 @@ settings = dict(steps=g["steps"], guidance_scale=g["guidance_scale"], resolution
                 batch_size=g["batch_size"], log=log)
 with AtomicFolder(snakemake.output[0]) as out:
     write_sets(load(snakemake.input.get("checkpoint")), [tuple(s) for s in p.sets], out, **settings)
-    for step, sets in groupby(p.snapshot_sets, key=lambda image_set: snapshot_step(image_set[0])):
+    for step, sets in p.snapshot_sets:
         log(f"snapshot at step {step}")
-        write_sets(load(snapshot_dir(snakemake.input.checkpoint, step)), [tuple(s) for s in sets], out, **settings)
+        write_sets(load(Path(snakemake.input.checkpoint) / snapshot_folder(step)), [tuple(s) for s in sets],
+                   out / snapshot_folder(step), **settings)
 log(f"-> {snakemake.output[0]}")

@@ -91,9 +91,8 @@ def test_eval_steps_add_snapshot_sets_feature_keys_and_tradeoff_plots():
     plan = Plan(raw, REPO)
     final = plan.method_sets("blue_dog", "lora")
     snapshots = plan.snapshot_sets("blue_dog", "lora")
-    # The same prompts and seeds as the final images, per step in order, in snapshots/step<N>/<prompt>.
-    assert snapshots == [[f"snapshots/step{step}/{folder}", prompt, seeds] for step in (75, 150)
-                         for folder, prompt, seeds in final]
+    # The same prompts and seeds as the final images, per step in order.
+    assert snapshots == [[75, final], [150, final]]
     assert plan.snapshot_sets("blue_dog", "dreambooth") == []
     keys = plan.image_feature_sets("blue_dog", "lora")
     assert keys["step75/plain"] == "snapshots/step75/plain" and keys["plain"] == "plain" and len(keys) == 3 * len(final)

@@ -1,6 +1,6 @@
 """Helpers for the workflow tests: run Snakemake on a throw-away copy of the workflow and read its plan.
 
-- `copy_workflow` copies what Snakemake needs (Snakefile, rules, scripts, schemas, report, profiles, data, envs,
+- `copy_workflow` copies what Snakemake needs (Snakefile, rules, scripts, report, profiles, data, envs,
   config.yaml) into a folder; results/, logs/, benchmarks/ and .snakemake/ are never copied, so every copy starts
   from scratch. The `conceptbench` package is imported from wherever it is installed.
 - `snakemake(workdir, ...)` runs `python -m snakemake` there and returns exit code, stdout and stderr.
@@ -28,7 +28,7 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
-WORKFLOW_FILES = ("Snakefile", "config.yaml", "config", "rules", "scripts", "schemas", "report", "profiles", "data",
+WORKFLOW_FILES = ("Snakefile", "config.yaml", "config", "rules", "scripts", "report", "profiles", "data",
                   "envs")
 
 # Rules that build builtin:tiny models: the plumbing preset runs them, the world default (builtin:world) does not.

@@ -10,8 +10,8 @@ from conceptbench.inputs.concepts import Concept, ConceptError, check_concept_im
 from conceptbench.inputs.prompts import context_by_kind, context_templates, prompt_ids
 from conceptbench.scoring.registry import is_per_image
 
-# The keys `resources:` may use: the rules' names, one `features` for the three features rules (rules/*.smk look
-# them up; tests/test_config.py keeps this list in step).
+# The keys `resources:` may use: the rules' names, one `features` for the three features rules. Plan.resources
+# refuses any other name a rule file asks for; tests/unit/config/test_schema.py checks that every key is asked for.
 RESOURCE_KEYS = ("aggregate", "base_model", "baselines", "class_images", "extractor_model", "features", "generate",
                  "grid", "metrics", "prepare_concept", "scatter", "tradeoff", "train", "world_quality")
 # The VAE of every SD family downsamples 8x, so the images' side must be a multiple of 8.

@@ -32,7 +32,8 @@ def _merge(defaults: dict, given: dict) -> dict:
 
 
 def validate_config(raw: dict, base_dir: str | Path = ".", warn=None) -> dict:
-    """Return the config with defaults filled in and `concepts` resolved to Concept objects under `_concepts`.
+    """Return the config with defaults filled in, `concepts` resolved to Concept objects under `_concepts` and each
+    method entry with its type's defaults under `_methods`.
 
     Raises ConfigError listing every problem found; `warn(message)` gets what is allowed but likely a mistake
     (default: printed to stderr).
@@ -47,10 +48,10 @@ def validate_config(raw: dict, base_dir: str | Path = ".", warn=None) -> dict:
 
     from conceptbench.methods import method_params
 
-    problems = []
+    problems, methods = [], {}
     for name, entry in config["methods"].items():
         try:
-            method_params(entry)
+            methods[name] = method_params(entry)
         except ValueError as exc:
             problems.append(f"methods.{name}: {exc}")
     problems += checks.size_problems(config) + checks.prompt_problems(config) + checks.resource_problems(config)
@@ -66,6 +67,7 @@ def validate_config(raw: dict, base_dir: str | Path = ".", warn=None) -> dict:
     for note in notes:
         (warn or _print_warning)(note)
     config["_concepts"] = concepts
+    config["_methods"] = methods  # each entry with its type's defaults filled in (the train rule's params)
     return config
 
 

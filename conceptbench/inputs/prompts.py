@@ -9,6 +9,14 @@ from collections.abc import Mapping
 from conceptbench.inputs.concepts import KINDS
 
 PLAIN_ID = "plain"
+# The caption every method trains on: with the concept phrase for the concept's photos, with the class noun for the
+# class images of prior preservation (which the class_images rule makes from the same caption).
+TRAINING_PROMPT = "a photo of {c}"
+
+
+def training_prompt(phrase: str) -> str:
+    """TRAINING_PROMPT for a concept phrase ("sks dog") or a class noun ("dog")."""
+    return TRAINING_PROMPT.replace("{c}", phrase)
 
 
 def prompt_id(template: str) -> str:

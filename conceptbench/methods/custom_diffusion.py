@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from conceptbench.inputs.prompts import training_prompt
 from conceptbench.methods import textual_inversion
 
 ARTIFACT = "pytorch_custom_diffusion_weights.safetensors"
@@ -84,8 +85,8 @@ def prepare(pipe, concept_name: str, class_noun: str, params: dict):
     phrase = concept_phrase(concept_name, class_noun, params)
     return TrainingSetup(
         trainable=trainable,
-        instance_prompt=f"a photo of {phrase}",
-        class_prompt=f"a photo of {class_noun}" if uses_prior(params) else None,
+        instance_prompt=training_prompt(phrase),
+        class_prompt=training_prompt(class_noun) if uses_prior(params) else None,
         train_text_encoder=True,  # the prompt is encoded every step, with gradients to the token
         after_step=token_setup.after_step,
         extra=token_setup.extra,

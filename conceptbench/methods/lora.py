@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from conceptbench.inputs.prompts import training_prompt
+
 # LoRA names the concept as DreamBooth does ("sks dog") and may use the same class prior.
 from conceptbench.methods.dreambooth import concept_phrase, uses_prior  # noqa: F401  (part of this method's interface)
 
@@ -85,8 +87,8 @@ def prepare(pipe, concept_name: str, class_noun: str, params: dict):
     phrase = concept_phrase(concept_name, class_noun, params)
     return TrainingSetup(
         trainable=trainable,
-        instance_prompt=f"a photo of {phrase}",
-        class_prompt=f"a photo of {class_noun}" if uses_prior(params) else None,
+        instance_prompt=training_prompt(phrase),
+        class_prompt=training_prompt(class_noun) if uses_prior(params) else None,
         train_text_encoder=bool(params["train_text_encoder"]),
     )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from conceptbench.inputs.prompts import training_prompt
 from conceptbench.methods import lora, textual_inversion
 
 ARTIFACT = lora.ARTIFACT
@@ -47,8 +48,8 @@ def prepare(pipe, concept_name: str, class_noun: str, params: dict):
     phrase = concept_phrase(concept_name, class_noun, params)
     return TrainingSetup(
         trainable=trainable,
-        instance_prompt=f"a photo of {phrase}",
-        class_prompt=f"a photo of {class_noun}" if uses_prior(params) else None,
+        instance_prompt=training_prompt(phrase),
+        class_prompt=training_prompt(class_noun) if uses_prior(params) else None,
         train_text_encoder=True,  # the prompt is encoded every step, with gradients to the token
         after_step=token_setup.after_step,
         lr_scales={} if token_lr is None else {name: token_lr / params["learning_rate"]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from conceptbench.inputs.prompts import training_prompt
+
 ARTIFACT = "learned_embeds.safetensors"
 DEFAULTS = {"placeholder": None}  # None: "<concept name>"
 
@@ -61,7 +63,7 @@ def prepare(pipe, concept_name: str, class_noun: str, params: dict):
 
     return TrainingSetup(
         trainable=trainable,
-        instance_prompt=f"a photo of {token}",
+        instance_prompt=training_prompt(token),
         train_text_encoder=True,
         after_step=restore_other_rows,
         extra={"token": token, "token_ids": token_ids},

@@ -6,10 +6,19 @@ the rules stay declarative and this logic is testable without Snakemake.
 
 from __future__ import annotations
 
+from conceptbench.config.checks import RESOURCE_KEYS
 from conceptbench.config.validate import validate_config
 from conceptbench.diffusion.sources import BUILT_BY_THE_WORKFLOW, BUILTIN_TINY, BUILTIN_WORLD, weights_version
-from conceptbench.inputs.prompts import PLAIN_ID, baseline_prompt, context_by_kind, context_templates, fill, prompt_ids
-from conceptbench.methods import get_method, method_params
+from conceptbench.inputs.prompts import (
+    PLAIN_ID,
+    baseline_prompt,
+    context_by_kind,
+    context_templates,
+    fill,
+    prompt_ids,
+    training_prompt,
+)
+from conceptbench.methods import get_method
 from conceptbench.runs import REFERENCE_RUN, feature_key, run_name, snapshot_folder, snapshot_name, split_name
 from conceptbench.scoring.registry import ORACLE_METRICS, metric_axes
 from conceptbench.world.vocabulary import parse_prompt
@@ -24,7 +33,7 @@ class Plan:
         self.cfg = cfg
         self.concepts = cfg["_concepts"]
         # Method entries, and the runs the jobs train: one per entry and training seed (conceptbench/runs.py).
-        self.entries = {name: method_params(entry) for name, entry in cfg["methods"].items()}
+        self.entries = cfg["_methods"]
         self.methods = {}
         for name, params in self.entries.items():
             for seed in cfg.get("seeds") or [params["seed"]]:
@@ -36,12 +45,19 @@ class Plan:
         self.classes = {c.class_slug: c.class_noun for c in self.concepts.values()}
         self.extractors = sorted({metric.rsplit("_", 1)[1] for metric in cfg["metrics"]})
         self.gpu = 1 if cfg["device"] == "cuda" else 0
+        # Settings the rules pass on as they are.
+        self.device = cfg["device"]
+        self.base_model_source = cfg["base_model"]
+        self.resolution = cfg["resolution"]
+        self.metrics = cfg["metrics"]
+        self.bootstrap_samples = cfg["bootstrap_samples"]
+        self.plots = cfg["plots"]
 
     # ---- resources ------------------------------------------------------------------------------------------
 
     def resources(self, rule: str, runtime: int, mem_mb: int, gpu: bool = False) -> dict:
         """Default runtime (minutes) and memory of a rule, overridden per rule by `resources:` in the config."""
-        given = self.cfg["resources"].get(rule, {})
+        given = self._resources_of(rule)
         out = {"runtime": given.get("runtime", runtime), "mem_mb": given.get("mem_mb", mem_mb)}
         if gpu and self.gpu:
             out["gpu"] = given.get("gpu", self.gpu)
@@ -53,9 +69,21 @@ class Plan:
         One by default: on the tiny models a second thread speeds a job up ~1.25x, a second job running beside it
         2x; the real-model presets set their own.
         """
-        return self.cfg["resources"].get(rule, {}).get("threads", 1)
+        return self._resources_of(rule).get("threads", 1)
+
+    def _resources_of(self, rule: str) -> dict:
+        if rule not in RESOURCE_KEYS:  # a rule file asking under a name `resources:` could never set
+            raise ValueError(f"no resource key {rule!r}: add it to RESOURCE_KEYS in conceptbench/config/checks.py")
+        return self.cfg["resources"].get(rule, {})
 
     # ---- models: built here for builtin:tiny, else used where they are -------------------------------------
+
+    def base_model_build(self) -> dict:
+        """What shapes a tiny base model the workflow builds (rule base_model)."""
+        return {"kind": self.cfg["base_model"], "seed": self.cfg["seed"], "resolution": self.cfg["resolution"]}
+
+    def extractor_seed(self) -> int:
+        return self.cfg["seed"]
 
     def base_model_input(self) -> list[str]:
         return ["results/base_model"] if self.cfg["base_model"] in BUILT_BY_THE_WORKFLOW else []
@@ -108,6 +136,10 @@ class Plan:
 
     # ---- concepts and methods ------------------------------------------------------------------------------
 
+    def concept_files(self, concept: str) -> list[str]:
+        """The files of a concept's folder: the inputs of its prepare_concept job."""
+        return sorted(str(p) for p in self.concepts[concept].folder.iterdir() if p.is_file())
+
     def class_slug(self, concept: str) -> str:
         return self.concepts[concept].class_slug
 
@@ -119,6 +151,20 @@ class Plan:
         params = self.methods[method]
         return get_method(params["type"]).uses_prior(params)
 
+    def class_images_prompt(self, cls: str) -> str:
+        """The caption of a class's prior images: the one the methods train the class prior on."""
+        return training_prompt(self.classes[cls])
+
+    def class_images_settings(self) -> dict:
+        """Only what shapes class images: other generation settings must not re-run every DreamBooth training."""
+        g = self.cfg["generation"]
+        return {"prior": self.cfg["prior"], "scheduler": g["scheduler"], "batch_size": g["batch_size"],
+                "resolution": self.cfg["resolution"], "device": self.cfg["device"]}
+
+    def state_dir(self, concept: str, method: str) -> str:
+        """A training's resumable state: beside its output, so that a failed job's clean-up keeps it."""
+        return f"results/train_state/{concept}/{method}"
+
     def train_inputs(self, concept: str, method: str) -> dict:
         inputs = {"targets": f"results/targets/{concept}", "base_model": self.base_model_input()}
         if self.uses_prior(method):
@@ -126,6 +172,10 @@ class Plan:
         return inputs
 
     # ---- generation ----------------------------------------------------------------------------------------
+
+    def world_quality_settings(self) -> dict:
+        return {"per_caption": self.cfg["world_quality"]["images_per_caption"], "generation": self.generation(),
+                "seed": self.cfg["generation"]["seed"], "device": self.cfg["device"]}
 
     def generation(self) -> dict:
         g = self.cfg["generation"]
@@ -153,9 +203,9 @@ class Plan:
         return list(self.methods[method]["eval_steps"])
 
     def snapshot_sets(self, concept: str, method: str) -> list[list]:
-        """method_sets for every snapshot, in folders snapshots/step<N>/<prompt>, beside the final images."""
-        return [[f"{snapshot_folder(step)}/{folder}", prompt, seeds] for step in self.eval_steps(method)
-                for folder, prompt, seeds in self.method_sets(concept, method)]
+        """[step, method_sets] for every snapshot, in step order: the same prompts and seeds as the final images,
+        made from the snapshot in the checkpoint's snapshot_folder(step) into the image set's snapshot_folder(step)."""
+        return [[step, self.method_sets(concept, method)] for step in self.eval_steps(method)]
 
     def image_feature_sets(self, concept: str, method: str) -> dict[str, str]:
         """Feature key -> image folder: "<prompt>" for the final images, "step<N>/<prompt>" for the snapshots'."""
