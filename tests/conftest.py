@@ -4,8 +4,7 @@ from pathlib import Path
 
 import pytest
 import torch
-
-REPO = Path(__file__).resolve().parent.parent
+from workflow_helpers import REPO
 
 
 def pytest_collection_modifyitems(items):
@@ -21,7 +20,7 @@ def pytest_collection_modifyitems(items):
 def _fixed_threads():
     # Bitwise comparisons on CPU need the same thread count in every run. One: on 2 cores it is as fast as two
     # for these small models (an efficacy test: 24.9 s against 25.4 s), and 3.5x faster while another process keeps
-    # a core busy (23.7 s against 87.0 s), as the SLURM runs of test_slurm.py do beside most of the suite.
+    # a core busy (23.7 s against 87.0 s), as the SLURM runs of tests/slurm/test_slurm.py do beside most of the suite.
     torch.set_num_threads(1)
 
 

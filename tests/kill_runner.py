@@ -1,7 +1,8 @@
 """Run one training in this process; optionally send ourselves a real signal right after a given step.
 
-Used by test_resume.py: `python kill_runner.py SPEC_JSON` where SPEC has the train_concept arguments plus
-optional `signal` ("SIGKILL" or "SIGTERM") and `at_step`; or is a list of such arguments, trained one by one.
+Used by tests/unit/methods/test_resume.py and test_sdxl.py: `python tests/kill_runner.py SPEC_JSON` where SPEC has
+the train_concept arguments plus optional `signal` ("SIGKILL" or "SIGTERM") and `at_step`; or is a list of such
+arguments, trained one by one.
 """
 
 import json

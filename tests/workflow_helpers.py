@@ -6,6 +6,8 @@
 - `snakemake(workdir, ...)` runs `python -m snakemake` there and returns exit code, stdout and stderr.
 - `dry_run(workdir, ...)` runs `snakemake -n` and parses Snakemake's own plan into a `Plan`: one `Job` per
   `rule NAME:` block (rule, wildcards, reason, log, benchmark, ...), cross-checked against the `Job stats` table.
+  `dry_run(workdir, ..., check=False)` returns the `Run` instead, for a test that expects the dry run to fail.
+  Every dry run in the tests goes through it.
   The default console output is the one format that has both the jobs' wildcards and their reasons: `--dag` and
   `--d3dag` drop most wildcards, `--summary` lists files rather than jobs, and `--quiet rules` keeps only counts.
 - `finished_default_run`: a session fixture with the full default workflow run once (shared by the test modules).
@@ -23,11 +25,13 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, overload
 
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent  # the one REPO: test modules sit at several depths
+KILL_RUNNER = REPO / "tests" / "kill_runner.py"  # a training that signals itself mid-way (methods' resume tests)
 WORKFLOW_FILES = ("Snakefile", "config.yaml", "config", "rules", "scripts", "report", "profiles", "data",
                   "envs")
 
@@ -259,10 +263,23 @@ def parse_plan(text: str, check_stats: bool = True) -> Plan:
     return plan
 
 
-def dry_run(workdir: Path, *args: str) -> Plan:
-    """Snakemake's plan for `workdir` (targets and options in `args`); fails the test if Snakemake fails."""
-    run = snakemake(workdir, "--dry-run", *args, timeout=DRY_RUN_TIMEOUT).check()
-    return parse_plan(run.output)
+@overload
+def dry_run(workdir: Path, *args: str, check: Literal[True] = ...) -> Plan: ...
+
+
+@overload
+def dry_run(workdir: Path, *args: str, check: Literal[False]) -> Run: ...
+
+
+def dry_run(workdir: Path, *args: str, check: bool = True) -> Plan | Run:
+    """Snakemake's plan for `workdir` (targets and options in `args`); fails the test if Snakemake fails.
+
+    With check=False: the `Run` itself, whatever its exit code, for a test that asserts the failure and its message.
+    """
+    run = snakemake(workdir, "--dry-run", *args, timeout=DRY_RUN_TIMEOUT)
+    if not check:
+        return run
+    return parse_plan(run.check().output)
 
 
 def say(config: pytest.Config, message: str) -> None:
@@ -317,7 +334,8 @@ def finished_default_run(tmp_path_factory, pytestconfig) -> FinishedRun:
 
     Test modules import this fixture; pytest then registers one definition per module, so the run itself is
     cached here and happens once per session whichever module asks first.
-    Tests may dry-run in it freely; a test that changes files there must put them back (see test_incremental).
+    Tests may dry-run in it freely; a test that changes files there must put them back (see
+    tests/workflow/test_incremental.py).
     """
     if "run" not in _DEFAULT_RUN:
         workdir = copy_workflow(tmp_path_factory.mktemp("default_run") / "workflow")

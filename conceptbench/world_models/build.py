@@ -294,7 +294,7 @@ Models pretrained by `python -m conceptbench.world_models build` on the procedur
 {s['seed']}). They load with stock `from_pretrained` calls: `base_model/` is a Stable Diffusion 1.x pipeline
 folder, `clip/` a CLIPModel, `dino/` a ViTModel, `oracle/` a ResNetForImageClassification and
 `inception/` the FID Inception-v3 architecture (channel scale {s['inception_scale']}) as `.safetensors`.
-Every file's sha256 is in `card.json`; `tests/test_world.py` checks them.
+Every file's sha256 is in `card.json`; `tests/unit/world/test_world.py` checks them.
 
 - Built in {card['wall_time_s'] / 60:.1f} minutes of wall time (sum of the stages below; {card['cpu_time_s'] / 60:.1f}
   CPU minutes of training) on {hw['cpus']} CPUs ({hw['processor']}, {hw['torch_threads']} torch

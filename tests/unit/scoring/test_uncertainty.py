@@ -3,8 +3,14 @@ import pandas as pd
 import pytest
 
 from conceptbench.scoring.rows import concept_method_metrics
-from conceptbench.scoring.uncertainty import (method_summary, paired_comparisons, percentile_interval,
-    resample_images, resample_prompts, with_bootstrap_intervals)
+from conceptbench.scoring.uncertainty import (
+    method_summary,
+    paired_comparisons,
+    percentile_interval,
+    resample_images,
+    resample_prompts,
+    with_bootstrap_intervals,
+)
 
 
 def test_resampling_draws_the_same_images_for_every_extractor():

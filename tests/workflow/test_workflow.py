@@ -1,8 +1,8 @@
 """The whole workflow on the tiny model: outputs, logs, up-to-dateness, report, determinism, atomic image sets.
 
-Budget (2 cores): one full default run (shared with test_incremental.py), one from-scratch run of a part of the
-default (one concept, two methods) whose outputs must equal the default run's bit for bit, and single generate jobs
-for the regeneration and kill tests.
+Budget (2 cores): one full default run (shared with tests/workflow/test_incremental.py), one from-scratch run of a
+part of the default (one concept, two methods) whose outputs must equal the default run's bit for bit, and single
+generate jobs for the regeneration and kill tests.
 """
 
 from __future__ import annotations
@@ -188,7 +188,7 @@ def test_report_is_a_nonempty_html_file(finished_default_run, tmp_path):
 
 REDUCED_CONCEPT = "blue_dog"
 REDUCED_METHODS = ("dreambooth",)  # a full model trained with class images; Textual Inversion's and LoRA's
-# determinism is test_resume.py's (bitwise the same weights after a kill as without one)
+# determinism is tests/unit/methods/test_resume.py's (bitwise the same weights after a kill as without one)
 SUMMARY_TABLES = ("metrics.csv", "summary.csv", "comparisons.csv", "metrics.md")
 
 

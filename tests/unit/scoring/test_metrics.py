@@ -7,8 +7,15 @@ import scipy.linalg
 
 from conceptbench.scoring.distances import frechet_distance, kernel_inception_distance
 from conceptbench.scoring.oracle import OracleTask, oracle_hits
-from conceptbench.scoring.registry import (METHOD_BASELINE_HALF, METRIC_NAMES, ORACLE_METRICS, REFERENCE_HALVES,
-    is_per_image, lower_is_better, metric_axes)
+from conceptbench.scoring.registry import (
+    METHOD_BASELINE_HALF,
+    METRIC_NAMES,
+    ORACLE_METRICS,
+    REFERENCE_HALVES,
+    is_per_image,
+    lower_is_better,
+    metric_axes,
+)
 from conceptbench.scoring.rows import concept_method_metrics, per_image_scores, reference_metrics
 from conceptbench.scoring.similarity import mean_pairwise_cosine
 

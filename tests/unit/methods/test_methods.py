@@ -66,7 +66,7 @@ def test_artifact_loads_into_stock_pipeline_and_changes_output(tmp_path, tiny_mo
     for key in ("hyperparameters", "seed", "versions", "base_model", "wall_time_s", "peak_memory_mb"):
         assert key in meta
     assert meta["base_model"]["weights_sha256"]
-    # No resumable state is left, only links to the outputs (see test_resume.py for why).
+    # No resumable state is left, only links to the outputs (see tests/unit/methods/test_resume.py for why).
     assert sorted(p.name for p in (tmp_path / "state").iterdir()) == ["finished", "finished.json"]
 
 

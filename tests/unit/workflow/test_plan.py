@@ -1,13 +1,12 @@
 """The plan the rules read: paired seeds across methods, disjoint baseline halves, per-method concept phrases."""
 
-from pathlib import Path
 
+import pytest
 import yaml
+from workflow_helpers import REPO
 
 from conceptbench.runs import REFERENCE_RUN
 from conceptbench.workflow.plan import Plan
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def _plan(**changes):
@@ -117,3 +116,16 @@ def test_training_seeds_are_runs_of_their_own_with_the_same_generation_seeds():
     assert plan.own_seeds() == {m: 0 for m in plan.entries}
     # Without `seeds`, one run per entry, named as the entry.
     assert list(_plan().methods) == list(_plan().entries)
+
+
+def test_a_rule_asking_for_resources_under_an_unknown_name_is_refused():
+    """RESOURCE_KEYS is the one list of the names `resources:` may set: a rule file asking under another name (one
+    that no config could ever set) fails when the workflow is read, not silently at its defaults."""
+    from conceptbench.config.checks import RESOURCE_KEYS
+
+    plan = Plan(yaml.safe_load((REPO / "config.yaml").read_text()), REPO)
+    assert "train" in RESOURCE_KEYS and plan.resources("train", 120, 8000)["runtime"] == 120
+    with pytest.raises(ValueError, match="'trian'.*RESOURCE_KEYS"):
+        plan.resources("trian", 120, 8000)
+    with pytest.raises(ValueError, match="RESOURCE_KEYS"):
+        plan.threads("trian")

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,15 +14,14 @@ import torch
 import yaml
 from safetensors import safe_open
 from safetensors.torch import load_file
+from workflow_helpers import KILL_RUNNER as RUNNER
+from workflow_helpers import REPO
 
 from conceptbench.diffusion.pipelines import load_pipeline, pipeline_family
 from conceptbench.diffusion.sources import BUILTIN_WORLD
 from conceptbench.methods import get_method, method_params
 from conceptbench.methods.job import train_concept
 from conceptbench.methods.training import _encode_prompts, _size_condition
-
-REPO = Path(__file__).resolve().parent.parent
-RUNNER = Path(__file__).with_name("kill_runner.py")
 
 
 def _generate(pipe, prompt):

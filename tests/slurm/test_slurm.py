@@ -214,8 +214,8 @@ _FAILING: list[tuple[Path, SlurmRunInProgress]] = []  # started beside the end-t
 
 def _start_failing_run(tmp_path: Path) -> tuple[Path, SlurmRunInProgress]:
     workdir = copy_workflow(tmp_path / "workflow")
-    # A bad photo now stops the run at start-up (tests/test_bad_inputs.py); what still fails inside a job is the
-    # machine, e.g. a file where the job writes its output folder (root ignores permissions, so not a chmod).
+    # A bad photo now stops the run at start-up (tests/unit/config/test_bad_inputs.py); what still fails inside a job is
+    # the machine, e.g. a file where the job writes its output folder (root ignores permissions, so not a chmod).
     blocker = workdir / "results" / "targets" / "blue_dog.partial"
     blocker.parent.mkdir(parents=True)
     blocker.write_text("in the way")
@@ -254,7 +254,8 @@ ARTIFACT = "pytorch_lora_weights.safetensors"
 # quiet machine; beside the rest of the suite they only take longer) make sure the cut lands inside the training.
 # The retry must not get the same minute: it would end its remaining steps close to its own limit, and a job that
 # SLURM ends as TIMEOUT just after the training finished would be restored from its finished outputs by a third
-# attempt (test_resume.py), which the profile's one retry lacks. Ten minutes cover the rest even on a loaded machine.
+# attempt (tests/unit/methods/test_resume.py), which the profile's one retry lacks. Ten minutes cover the rest even on
+# a loaded machine.
 TIME_LIMITS = "train:runtime=1 if attempt == 1 else 10"
 TRAIN_SECONDS = 95
 CALIBRATION_STEPS = 150

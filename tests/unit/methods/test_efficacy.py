@@ -7,8 +7,8 @@ for "a photo of dog" and for the method's own phrase ("a photo of sks dog": the 
 DINO +0.42) and the better of the two counts; Textual Inversion's placeholder starts as the class noun, so its
 untrained phrase is "dog". The margins are 2.5x the seed-to-seed noise of a gain (NOISE: the sd of the base model's
 mean over 6 disjoint seed sets of N_IMAGES images, times sqrt(2) for a difference of two means; measured with
-`python tests/test_efficacy.py`, which prints it again). Textual Inversion and LoRA must also keep the context
-prompts' contexts (world oracle, CONTEXT_FLOOR; chance is 1/7).
+`PYTHONPATH=tests python tests/unit/methods/test_efficacy.py`, which prints it again). Textual Inversion and LoRA
+must also keep the context prompts' contexts (world oracle, CONTEXT_FLOOR; chance is 1/7).
 
 The broken variants show the checks have teeth: zero learning rate, a wrong training target (v-prediction for an
 epsilon model), and a Textual Inversion whose placeholder row is never updated each fail the similarity check.
@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from workflow_helpers import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 CONCEPT, CLASS = "blue_dog", "dog"
 N_IMAGES = 32
 SEEDS = list(range(N_IMAGES))
@@ -35,7 +35,8 @@ CONTEXT_PROMPTS = ["a photo of {c} in a forest", "a photo of {c} in a desert", "
 GENERATION = yaml.safe_load((REPO / "config.yaml").read_text())["generation"]  # the default run's sampling
 STEPS, GUIDANCE = GENERATION["steps"], GENERATION["guidance_scale"]
 
-# Measured with `python tests/test_efficacy.py` (see the module docstring); gains must clear these margins.
+# Measured with `PYTHONPATH=tests python tests/unit/methods/test_efficacy.py` (see the module docstring); gains must
+# clear these margins.
 NOISE = {"clip": 0.018, "dino": 0.045}  # sd of a gain: (0.0124, 0.0315 per mean of 32 images) x sqrt(2)
 MARGIN = {"clip": 0.05, "dino": 0.11}  # about 2.5-3 x NOISE
 CONTEXT_FLOOR = 0.5

@@ -2,66 +2,38 @@
 a message naming the key or file. Each case says what it breaks; the stage is start-up for all of them (the few
 checks that cannot run there are listed in README, "Bad inputs").
 
-Most cases validate in this process, as the Snakefile does first thing; a few go through `snakemake --dry-run` to
-show that the message reaches the user there and that no job runs.
+Every case validates in this process (load_config_file, or validate_config), as the Snakefile does first thing;
+tests/workflow/test_start_up.py runs `snakemake --dry-run` on a few of them to show that the message reaches the
+user there and that no job runs. Each bad input is tested here once, with every fragment its message must have.
 """
 
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
-from workflow_helpers import copy_workflow
+from config_helpers import (
+    DEMO_DOG,
+    GOOD_TEXT,
+    assert_names,
+    base_config,
+    concept,
+    corrupt_photo,
+    write_config_file,
+)
 
 from conceptbench.config.validate import ConfigError, load_config_file, validate_config
-
-REPO = Path(__file__).resolve().parent.parent
-DEMO_DOG = REPO / "data" / "demo" / "blue_dog"
-
-
-def concept(folder: Path, n_photos: int = 5, meta: str | None = "class: dog\nkind: live\n") -> Path:
-    """A concept folder with `n_photos` of the demo dog's photos and the given concept.yaml (None: no file)."""
-    folder.mkdir(parents=True)
-    photos = sorted(DEMO_DOG.glob("*.png"))
-    for i in range(n_photos):
-        shutil.copy(photos[i % len(photos)], folder / f"{i:02d}.png")
-    if meta is not None:
-        (folder / "concept.yaml").write_text(meta)
-    return folder
-
-
-def base_config(tmp_path: Path) -> dict:
-    """The embedded default with its concepts replaced by one good concept folder under tmp_path/concepts."""
-    raw = yaml.safe_load((REPO / "config.yaml").read_text())
-    concept(tmp_path / "concepts" / "good_dog")
-    raw["concepts_dir"] = "concepts"
-    return raw
-
-
-def write(tmp_path: Path, raw: dict | str) -> Path:
-    path = tmp_path / "config.yaml"
-    path.write_text(raw if isinstance(raw, str) else yaml.safe_dump(raw, sort_keys=False))
-    return path
+from conceptbench.methods import METHOD_TYPES
 
 
 def message_of(tmp_path: Path, raw: dict | str) -> str:
     """The start-up error for a config (a dict, or a file's text), read from tmp_path as the workflow reads it."""
     with pytest.raises(ConfigError) as info:
-        load_config_file(write(tmp_path, raw), tmp_path)
+        load_config_file(write_config_file(tmp_path, raw), tmp_path)
     return str(info.value)
-
-
-def assert_names(message: str, *parts: str) -> None:
-    missing = [part for part in parts if part not in message]
-    assert not missing, f"message lacks {missing}:\n{message}"
 
 
 # ---- config files: each mistake gives the file and the line --------------------------------------------------
 
 
-GOOD_TEXT = (REPO / "config.yaml").read_text()
 FILE_CASES = {
     "yaml syntax": ("resolution: [32\nseed: 0\n", ["is not valid YAML", "line"]),
     "tab indentation": ("prior:\n\tnum_images: 8\n", ["tab in the indentation", "line 2"]),
@@ -82,6 +54,14 @@ def test_a_broken_config_file_names_file_and_line(tmp_path, case):
     assert_names(message, str(tmp_path / "config.yaml"), *parts)
 
 
+@pytest.mark.parametrize("raw", [["base_model", "resolution"], "base_model: builtin:tiny", 42])
+def test_a_config_that_is_not_a_mapping_is_refused(raw):
+    # What validate_config is given (Snakemake's config object), not a file: a file is refused as it is read, above.
+    with pytest.raises(ConfigError) as info:
+        validate_config(raw, ".")
+    assert_names(str(info.value), "must be a mapping of settings", "config.yaml")
+
+
 # ---- settings -------------------------------------------------------------------------------------------------
 
 
@@ -92,20 +72,45 @@ def _set(raw: dict, dotted: str, value) -> None:
     raw[last] = value
 
 
+_NAME_RULE = ["letters, digits, '_' and '-' only", "rename the entry"]
+_RESERVED = ["methods:", "is reserved", "rename the entry"]
 SETTING_CASES = {
-    "misspelt top-level key": ({"resolutoin": 32}, ["resolutoin", "unexpected"]),
+    "misspelt top-level key": ({"resolutoin": 32}, ["resolutoin", "unexpected", "'resolutoin' was unexpected",
+                                                    "remove it or fix its spelling"]),
+    "misspelt section key": ({"generation.num_imgs": 5}, ["generation:", "'num_imgs' was unexpected",
+                                                          "fix its spelling"]),
     "resolution zero": ({"resolution": 0}, ["resolution"]),
     "resolution not a multiple of 8": ({"resolution": 30}, ["resolution", "multiple of 8", "24 or 32"]),
-    "negative steps": ({"methods.lora.steps": -5}, ["methods.lora.steps"]),
-    "unknown method type": ({"methods.lora.type": "hypernetwork"}, ["methods.lora"]),
+    "zero steps": ({"methods.lora.steps": 0}, ["methods.lora.steps", "0 is less than the minimum of 1"]),
+    "negative steps": ({"methods.lora.steps": -5}, ["methods.lora.steps", "-5 is less than the minimum of 1"]),
+    "negative learning rate": ({"methods.dreambooth.learning_rate": -1e-4},
+                               ["methods.dreambooth.learning_rate", "less than or equal to the minimum of 0"]),
+    "unknown method type": ({"methods.lora.type": "hypernetwork"},
+                            ["methods.lora", "methods.lora.type", "'hypernetwork'", *METHOD_TYPES]),
     "method name with slash": ({"methods.my/lora": {"type": "lora"}}, ["'my/lora'", "not allowed"]),
-    "method name with space": ({"methods.my lora": {"type": "lora"}}, ["'my lora'", "not allowed"]),
-    "reserved method name": ({"methods.reference": {"type": "lora"}}, ["'reference'", "reserved"]),
+    "method name with space": ({"methods.my lora": {"type": "lora"}},
+                               ["'my lora'", "not allowed", "methods:", *_NAME_RULE]),
+    "reserved method name": ({"methods.reference": {"type": "lora"}}, ["'reference'", "reserved", *_RESERVED]),
+    "reserved method name baseline": ({"methods.baseline": {"type": "lora"}}, ["'baseline'", *_RESERVED]),
+    "reserved method name targets": ({"methods.targets": {"type": "lora"}}, ["'targets'", *_RESERVED]),
     "unknown method setting": ({"methods.lora.rnak": 8}, ["methods.lora", "rnak"]),
+    # 'rank' is a setting of lora (so the schema, which has every type's settings, lets it through), not of dreambooth
+    "setting of another method type": ({"methods.dreambooth.rank": 8},
+                                       ["methods.dreambooth", "'dreambooth' has no setting(s) ['rank']", "allowed:",
+                                        "prior_preservation"]),
+    "identifier with space": ({"methods.lora.identifier": "s k s"},
+                              ["methods.lora.identifier", "one word without spaces"]),
+    "concept name with slash": ({"concepts.my/toy": {"images": str(DEMO_DOG), "class": "dog"}},
+                                ["concepts:", "'my/toy'", *_NAME_RULE]),
+    "concept name with space": ({"concepts.my toy": {"images": str(DEMO_DOG), "class": "dog"}},
+                                ["concepts:", "'my toy'", *_NAME_RULE]),
     "one image per prompt for FID": ({"generation.num_images": 1}, ["generation.num_images", "at least 2"]),
     "unknown metric": ({"metrics": ["image_similarity_clip", "image_lpips"]}, ["metrics", "image_lpips"]),
     "unknown extractor": ({"extractors.lpips": "builtin:world"}, ["extractors", "lpips"]),
-    "prompt without {c}": ({"prompts.context": ["a photo in a forest"]}, ["prompts.context", "{c}"]),
+    "prompt without {c}": ({"prompts.context": ["a photo of {c} in a forest", "a photo in a city"]},
+                           ["prompts.context", "{c}", "prompts.context.1", "'a photo in a city'", "must contain {c}",
+                            "a photo of {c} in a forest"]),
+    "image prompt without {c}": ({"prompts.image": "a photo"}, ["prompts.image", "must contain {c}"]),
     "prompt listed twice": ({"prompts.context": ["a photo of {c} in a forest"] * 2}, ["prompts.context", "twice"]),
     "prompt listed twice for a kind": ({"prompts.context": {"object": ["a photo of {c} in a forest"] * 2,
                                                             "live": ["a photo of {c} in a forest"]}},
@@ -148,7 +153,15 @@ def test_a_hub_id_is_checked_for_form_only(tmp_path):
     raw = base_config(tmp_path)
     raw["base_model"] = "stable-diffusion-v1-5/stable-diffusion-v1-5"
     raw["extractors"]["clip"] = "openai/clip-vit-base-patch32"
-    load_config_file(write(tmp_path, raw), tmp_path)
+    load_config_file(write_config_file(tmp_path, raw), tmp_path)
+
+
+def test_every_schema_problem_is_reported_at_once(tmp_path):
+    # The schema's problems are listed together (and alone: the checks below assume the schema's types).
+    raw = base_config(tmp_path)
+    raw["methods"]["lora"]["steps"] = 0
+    raw["prompts"]["image"] = "a photo"
+    assert_names(message_of(tmp_path, raw), "methods.lora.steps", "prompts.image")
 
 
 def test_every_problem_is_reported_at_once(tmp_path):
@@ -162,12 +175,6 @@ def test_every_problem_is_reported_at_once(tmp_path):
 
 
 # ---- concept folders and photos ---------------------------------------------------------------------------------
-
-
-def _corrupt(folder: Path) -> str:
-    data = (folder / "01.png").read_bytes()
-    (folder / "01.png").write_bytes(data[: len(data) // 2])
-    return "01.png"
 
 
 def _text_as_jpeg(folder: Path) -> str:
@@ -190,7 +197,7 @@ def _huge_header(folder: Path) -> str:
 
 
 PHOTO_CASES = {
-    "corrupt photo": (_corrupt, ["cannot read this image"]),
+    "corrupt photo": (corrupt_photo, ["cannot read this image"]),
     "text file named .jpg": (_text_as_jpeg, ["cannot read this image"]),
     "decompression bomb": (_huge_header, ["pixels", "downscale"]),
 }
@@ -210,7 +217,7 @@ FOLDER_CASES = {
     "misspelt concept.yaml key": (dict(meta="clas: dog\nkind: object\n"), ["unknown key", "clas"]),
     "unknown kind": (dict(meta="class: dog\nkind: animal\n"), ["'kind'", "object, live"]),
     "concept.yaml not YAML": (dict(meta="class: [dog\n"), ["concept.yaml", "not valid YAML"]),
-    "no photos": (dict(n_photos=0), ["bad_one", "no images found"]),
+    "no photos": (dict(n_photos=0), ["bad_one", "no images found", "add 3-10 photos"]),
     "two photos": (dict(n_photos=2), ["bad_one", "only 2 image(s)", "at least 3"]),
     "eleven photos": (dict(n_photos=11), ["bad_one", "11 images", "at most 10", "move the extra"]),
 }
@@ -220,8 +227,8 @@ FOLDER_CASES = {
 def test_a_bad_concept_folder_is_named(tmp_path, case):
     kwargs, parts = FOLDER_CASES[case]
     raw = base_config(tmp_path)
-    concept(tmp_path / "concepts" / "bad_one", **kwargs)
-    assert_names(message_of(tmp_path, raw), "concepts_dir", *parts)
+    folder = concept(tmp_path / "concepts" / "bad_one", **kwargs)
+    assert_names(message_of(tmp_path, raw), "concepts_dir", str(folder), *parts)
 
 
 def test_a_concept_folder_name_with_a_space_is_refused(tmp_path):
@@ -233,13 +240,29 @@ def test_a_concept_folder_name_with_a_space_is_refused(tmp_path):
 def test_a_missing_concepts_dir_is_named(tmp_path):
     raw = base_config(tmp_path)
     raw["concepts_dir"] = "no_such_folder"
-    assert_names(message_of(tmp_path, raw), "concepts_dir", "no_such_folder", "does not exist")
+    assert_names(message_of(tmp_path, raw), "concepts_dir", "no_such_folder", "does not exist", "concepts_dir:",
+                 "check the path")
 
 
-def test_a_listed_concept_with_a_missing_folder_is_named(tmp_path):
+def _notes_only(folder: Path) -> None:
+    folder.mkdir(parents=True)
+    (folder / "notes.txt").write_text("not a photo")
+
+
+LISTED_FOLDER_CASES = {
+    "missing folder": (None, ["photos/toy", "does not exist", "point it at a folder of 3-10 photos"]),
+    "folder without photos": (_notes_only, ["photos/toy", "no images found", "add 3-10 photos"]),
+}
+
+
+@pytest.mark.parametrize("case", LISTED_FOLDER_CASES, ids=str)
+def test_a_listed_concept_with_a_bad_folder_is_named(tmp_path, case):
+    make, parts = LISTED_FOLDER_CASES[case]
     raw = base_config(tmp_path)
+    if make is not None:
+        make(tmp_path / "photos" / "toy")
     raw["concepts"] = {"toy": {"images": "photos/toy", "class": "toy robot"}}
-    assert_names(message_of(tmp_path, raw), "concepts.toy.images", "photos/toy", "does not exist")
+    assert_names(message_of(tmp_path, raw), "concepts.toy.images", *parts)
 
 
 def test_a_concept_in_both_places_is_refused(tmp_path):
@@ -301,50 +324,3 @@ def test_tiff_and_gif_photos_are_used(tmp_path):
     images = load_concept_images(folder, 32)
     assert len(images) == 7 and all(image.size == (32, 32) and image.mode == "RGB" for image in images)
     assert _warnings(tmp_path, raw) == []
-
-
-# ---- through Snakemake: the message at the dry run, and no job ---------------------------------------------------
-
-
-def _dry_run(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", *args], cwd=workdir,
-                          capture_output=True, text=True, timeout=180)
-
-
-SNAKEMAKE_CASES = {
-    "duplicate key in config.yaml": (lambda raw: GOOD_TEXT.replace("seed: 0\n", "seed: 0\nseed: 1\n", 1),
-                                     ["config.yaml", "'seed' appears twice"]),
-    "resolution not a multiple of 8": (lambda raw: {**raw, "resolution": 20}, ["resolution", "multiple of 8"]),
-    "corrupt photo": (None, ["good_dog", "01.png", "cannot read this image"]),
-}
-
-
-@pytest.mark.workflow
-@pytest.mark.parametrize("case", SNAKEMAKE_CASES, ids=str)
-def test_snakemake_stops_at_the_dry_run(tmp_path, case):
-    edit, parts = SNAKEMAKE_CASES[case]
-    workdir = copy_workflow(tmp_path / "workflow")
-    raw = base_config(workdir)
-    if edit is None:
-        _corrupt(workdir / "concepts" / "good_dog")
-    else:
-        raw = edit(raw)
-    if isinstance(raw, str):
-        raw = raw.replace("concepts_dir: data/demo", "concepts_dir: concepts")
-    write(workdir, raw)
-    run = _dry_run(workdir)
-    output = run.stdout + run.stderr
-    assert run.returncode != 0, output
-    assert_names(output, "config problem", *parts)
-    assert not (workdir / "results").exists() and not (workdir / "logs").exists()
-
-
-@pytest.mark.workflow
-def test_a_duplicate_key_in_a_configfile_preset_is_refused(tmp_path):
-    workdir = copy_workflow(tmp_path / "workflow")
-    raw = base_config(workdir)
-    preset = workdir / "preset.yaml"
-    preset.write_text(yaml.safe_dump(raw, sort_keys=False) + "resolution: 64\n")
-    run = _dry_run(workdir, "--configfile", "preset.yaml")
-    output = run.stdout + run.stderr
-    assert run.returncode != 0 and "preset.yaml" in output and "'resolution' appears twice" in output, output

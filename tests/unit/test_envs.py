@@ -1,11 +1,9 @@
 """The conda environment the rules use pins the same packages as pyproject.toml."""
 
-from pathlib import Path
 
 import tomllib
 import yaml
-
-REPO = Path(__file__).resolve().parent.parent
+from workflow_helpers import REPO
 
 
 def test_conda_env_pins_agree_with_pyproject():

@@ -5,19 +5,15 @@ import hashlib
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
-import pytest
 import yaml
+from workflow_helpers import REPO
 
 from conceptbench.diffusion.sources import BUILTIN_WORLD, WORLD_MODEL_KINDS, WORLD_WEIGHTS_DIR, weights_version
 from conceptbench.world import vocabulary as V
 from conceptbench.world.dataset import make_identity_pairs, make_world_data
 from conceptbench.world.scenes import EXCLUDED_COLOURS, render, sample_scene
-
-REPO = Path(__file__).resolve().parent.parent
-
 
 # ---- the world's words -----------------------------------------------------------------------------------------
 
@@ -142,8 +138,8 @@ def test_feature_files_record_the_extractor_and_its_preprocessing(tmp_path):
 
 def test_the_rebuild_command_runs_at_a_tiny_budget(tmp_path):
     out = tmp_path / "world"
-    done = subprocess.run([sys.executable, "-m", "conceptbench.world", "build", "--out", str(out), "--budget", "tiny",
-                           "--threads", "1"], capture_output=True, text=True, timeout=600)
+    done = subprocess.run([sys.executable, "-m", "conceptbench.world_models", "build", "--out", str(out),
+                           "--budget", "tiny", "--threads", "1"], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     card = json.loads((out / "card.json").read_text())
     assert card["settings"]["diffusion_steps"] == 2
@@ -156,8 +152,9 @@ def test_the_rebuild_command_runs_at_a_tiny_budget(tmp_path):
 
     # Retraining one model keeps the others' files, and the card says what was rebuilt.
     before = json.loads((out / "card.json").read_text())["files"]
-    done = subprocess.run([sys.executable, "-m", "conceptbench.world", "build", "--out", str(out), "--budget", "tiny",
-                           "--threads", "1", "--only", "clip"], capture_output=True, text=True, timeout=600)
+    done = subprocess.run([sys.executable, "-m", "conceptbench.world_models", "build", "--out", str(out),
+                           "--budget", "tiny", "--threads", "1", "--only", "clip"], capture_output=True, text=True,
+                          timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     after = json.loads((out / "card.json").read_text())
     assert {k: v for k, v in after["files"].items() if not k.startswith("clip/")} == \

@@ -6,8 +6,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from workflow_helpers import REPO
 
-SCRIPTS = sorted((Path(__file__).parents[1] / "scripts").glob("*.py"))
+SCRIPTS = sorted((REPO / "scripts").glob("*.py"))
 
 
 def imported_modules(script: Path) -> list[str]:

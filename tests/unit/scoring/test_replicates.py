@@ -9,8 +9,13 @@ from conceptbench.scoring.oracle import OracleTask
 from conceptbench.scoring.registry import METRIC_NAMES
 from conceptbench.scoring.replicates import concept_method_replicates, reference_replicates
 from conceptbench.scoring.rows import concept_method_metrics, reference_metrics
-from conceptbench.scoring.uncertainty import (draw_rows, resample_images, resample_prompts, with_bootstrap_intervals,
-    with_intervals)
+from conceptbench.scoring.uncertainty import (
+    draw_rows,
+    resample_images,
+    resample_prompts,
+    with_bootstrap_intervals,
+    with_intervals,
+)
 
 DIMS = {"clip": 16, "dino": 12, "inception": 32}
 LABELS = ["class=dog", "class=cat", "context=plain", "context=forest", "rendering=photo", "rendering=painting"]

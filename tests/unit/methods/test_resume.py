@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 from safetensors.torch import load_file
+from workflow_helpers import KILL_RUNNER as RUNNER
 
 from conceptbench.methods import method_params
 
-RUNNER = Path(__file__).with_name("kill_runner.py")
 ARTIFACT = {"lora": "pytorch_lora_weights.safetensors", "textual_inversion": "learned_embeds.safetensors",
             "dreambooth": "unet/diffusion_pytorch_model.safetensors",
             "pivotal_tuning": "pytorch_lora_weights.safetensors",  # and learned_embeds.safetensors

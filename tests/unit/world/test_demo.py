@@ -4,11 +4,12 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from workflow_helpers import REPO
 
 from conceptbench.inputs.concepts import discover_concepts, list_image_files, load_concept_images
 from conceptbench.world.demo import DEMO_CONCEPTS, N_IMAGES, main, make_demo_concepts
 
-COMMITTED = Path(__file__).resolve().parents[1] / "data" / "demo"
+COMMITTED = REPO / "data" / "demo"
 
 
 def _files(root: Path) -> dict[str, bytes]:

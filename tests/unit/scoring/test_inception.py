@@ -6,8 +6,13 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from conceptbench.scoring.inception import (FIDInceptionV3, build_tiny_inception,
-    convert_torch_checkpoint_to_safetensors, load_fid_inception, save_fid_inception)
+from conceptbench.scoring.inception import (
+    FIDInceptionV3,
+    build_tiny_inception,
+    convert_torch_checkpoint_to_safetensors,
+    load_fid_inception,
+    save_fid_inception,
+)
 
 TINY_SCALE = 1 / 16
 TINY_DIM = 128  # 320/16 + 4 * 384/16 + 192/16 output channels of Mixed_7c

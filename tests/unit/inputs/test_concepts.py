@@ -8,8 +8,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conceptbench.inputs.concepts import (METADATA_FILE, Concept, ConceptError, discover_concepts, list_image_files,
-    load_concept_images, write_normalised_images)
+from conceptbench.inputs.concepts import (
+    METADATA_FILE,
+    Concept,
+    ConceptError,
+    discover_concepts,
+    list_image_files,
+    load_concept_images,
+    write_normalised_images,
+)
 
 
 def _solid(path: Path, colour=(10, 200, 30), size=(24, 16), fmt=None) -> Path:

@@ -1,0 +1,187 @@
+"""The workflow config: the embedded default and the presets validate, the schema agrees with the registries it is
+built from, and the resource keys are the rules' (conceptbench.config, conceptbench/config/schema.yaml). Every kind
+of mistake, refused with a message that names the key and the fix, is in tests/unit/config/test_bad_inputs.py; the
+presets' dry runs are in tests/workflow/test_start_up.py."""
+
+import copy
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from config_helpers import (
+    DEMO,
+    DREAMBENCH,
+    EMBEDDED,
+    PRESETS,
+    dreambench_lists,
+    needs_dreambench,
+    preset,
+    with_local_models,
+)
+from PIL import Image
+from workflow_helpers import REPO
+
+from conceptbench.config.defaults import DEFAULTS
+from conceptbench.config.schema import SCHEMA_PATH, config_schema
+from conceptbench.config.validate import load_config_file, validate_config
+from conceptbench.inputs.concepts import load_concept_images
+from conceptbench.methods import COMMON_DEFAULTS, METHOD_TYPES, method_params
+from conceptbench.scoring.registry import METRIC_NAMES
+
+
+def schema() -> dict:
+    return config_schema()
+
+
+# ---- the embedded default -------------------------------------------------------------------------------------
+
+
+def test_embedded_config_validates():
+    cfg = load_config_file(EMBEDDED)
+    assert sorted(cfg["_concepts"]) == ["blue_dog", "red_toy"]
+    assert cfg["_concepts"]["blue_dog"].folder == REPO / "data" / "demo" / "blue_dog"
+    assert sorted(cfg["methods"]) == ["dreambooth", "lora", "textual_inversion"]
+    # Keys it leaves out come from DEFAULTS.
+    assert cfg["resources"] == {} and cfg["concepts"] == {}
+
+
+def test_defaults_satisfy_the_schema():
+    import jsonschema
+
+    filled = {**copy.deepcopy(DEFAULTS), "base_model": "builtin:tiny", "resolution": 32,
+              "methods": {"lora": {"type": "lora"}}}
+    jsonschema.Draft202012Validator(schema()).validate(filled)
+
+
+# ---- the schema cannot drift from the code ---------------------------------------------------------------------
+
+
+def _method_schema() -> dict:
+    return schema()["properties"]["methods"]["additionalProperties"]
+
+
+def test_schema_method_types_are_the_registry():
+    assert sorted(_method_schema()["properties"]["type"]["enum"]) == sorted(METHOD_TYPES)
+
+
+def test_schema_method_settings_are_the_registry_defaults():
+    settings = set(COMMON_DEFAULTS).union(*(module.DEFAULTS for module in METHOD_TYPES.values()))
+    assert set(_method_schema()["properties"]) == settings | {"type"}
+
+
+def test_schema_metrics_are_the_metric_names():
+    assert sorted(schema()["properties"]["metrics"]["items"]["enum"]) == sorted(METRIC_NAMES)
+
+
+def test_the_schema_file_leaves_the_registries_parts_to_them():
+    """schema.yaml itself lists no method type, setting, metric or scheduler: their registries fill them in."""
+    text = yaml.safe_load(SCHEMA_PATH.read_text())["properties"]
+    assert text["methods"]["additionalProperties"]["properties"] == {}
+    assert text["metrics"]["items"] == {} and text["generation"]["properties"]["scheduler"] == {}
+    assert "default:" not in SCHEMA_PATH.read_text()  # defaults live in conceptbench/config/defaults.py only
+
+
+def test_the_schema_is_package_data():
+    """A non-editable install ships the schema inside the package (pyproject's package-data)."""
+    import tomllib
+
+    assert SCHEMA_PATH.parent == Path(__import__("conceptbench.config").config.__file__).parent
+    package_data = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert "schema.yaml" in package_data["conceptbench.config"]
+
+
+def test_a_method_setting_without_a_schema_is_refused(monkeypatch):
+    from conceptbench import methods
+
+    monkeypatch.setitem(methods.lora.DEFAULTS, "new_knob", 1)
+    with pytest.raises(TypeError, match="new_knob"):
+        methods.settings_schema()
+
+
+# ---- presets --------------------------------------------------------------------------------------------------
+
+
+def test_presets_exist():
+    assert {"sd15.yaml", "dreambench.yaml"} <= {path.name for path in PRESETS}
+
+
+@pytest.mark.parametrize("path", PRESETS, ids=lambda p: p.name)
+def test_preset_passes_schema_and_method_params(path, tmp_path):
+    # Concept folders are checked in the tests below; here they are swapped for the demo concepts.
+    raw = yaml.safe_load(path.read_text())
+    raw["concepts"] = {}
+    raw["concepts_dir"] = str(DEMO)
+    cfg = validate_config(raw, with_local_models(tmp_path, raw))
+    for entry in cfg["methods"].values():
+        method_params(entry)
+
+
+def test_the_resource_keys_are_the_ones_the_rules_look_up():
+    from conceptbench.config.checks import RESOURCE_KEYS
+
+    assert set(RESOURCE_KEYS) == _resource_rule_names()
+
+
+def _resource_rule_names() -> set[str]:
+    text = "".join(path.read_text() for path in (REPO / "rules").glob("*.smk"))
+    return set(re.findall(r"(?:resources|threads)(?:_for)?\(\s*\"([A-Za-z0-9_]+)\"", text))
+
+
+@pytest.mark.parametrize("path", PRESETS, ids=lambda p: p.name)
+def test_preset_resources_name_real_rules(path):
+    names = _resource_rule_names()
+    assert "train" in names, "rules/*.smk no longer look up resources by rule name"
+    unknown = set(yaml.safe_load(path.read_text()).get("resources", {})) - names
+    assert not unknown, f"{path.name}: resources for unknown rule(s) {sorted(unknown)}; known: {sorted(names)}"
+
+
+def test_sd15_preset_uses_its_concepts_folder_and_the_published_recipes(tmp_path):
+    (tmp_path / "my_concepts").symlink_to(DEMO, target_is_directory=True)
+    cfg = load_config_file(REPO / "config" / "sd15.yaml", base_dir=with_local_models(tmp_path, preset("sd15")))
+    assert sorted(cfg["_concepts"]) == ["blue_dog", "red_toy"]
+    assert (cfg["base_model"], cfg["resolution"], cfg["device"]) == \
+        ("stable-diffusion-v1-5/stable-diffusion-v1-5", 512, "cuda")
+
+    params = {name: method_params(entry) for name, entry in cfg["methods"].items()}
+    ti, db, lora = params["textual_inversion"], params["dreambooth"], params["lora"]
+    assert (ti["learning_rate"], ti["scale_lr"], ti["batch_size"], ti["steps"]) == (5e-4, True, 4, 3000)
+    assert (db["learning_rate"], db["steps"], db["batch_size"], db["prior_preservation"]) == (5e-6, 800, 1, True)
+    assert (lora["rank"], lora["alpha"], lora["learning_rate"], lora["steps"]) == (4, 4, 1e-4, 500)
+    pti = params["pivotal_tuning"]
+    assert (pti["learning_rate"], pti["token_learning_rate"], pti["rank"], pti["steps"]) == (1e-4, 5e-4, 4, 1000)
+    cd = params["custom_diffusion"]
+    assert (cd["learning_rate"], cd["scale_lr"], cd["batch_size"], cd["steps"], cd["train_q_out"],
+            cd["prior_preservation"]) == (1e-5, True, 2, 250, False, True)
+    assert cfg["prior"] == {"num_images": 200, "steps": 50, "guidance_scale": 7.5, "seed": 100000}
+    g = cfg["generation"]
+    assert (g["steps"], g["scheduler"], g["guidance_scale"]) == (50, "ddim", 7.5)
+    assert cfg["extractors"]["inception"].endswith(".safetensors")
+    assert cfg["resources"]["train"]["mem_mb"] == 32000
+
+
+@needs_dreambench
+def test_dreambench_preset_matches_dreambench():
+    classes, object_prompts, live_prompts = dreambench_lists()
+    assert len(classes) == 30 and len(object_prompts) == len(live_prompts) == 25
+    concepts = preset("dreambench")["concepts"]
+    assert {name: entry["class"] for name, entry in concepts.items()} == classes
+    live = {name for name, entry in concepts.items() if entry["kind"] == "live"}
+    assert live == {name for name in classes if name.startswith(("cat", "dog"))}
+    # Each kind its own list, word for word and in DreamBench's order.
+    assert preset("dreambench")["prompts"]["context"] == {"object": object_prompts, "live": live_prompts}
+
+
+@needs_dreambench
+def test_dreambench_preset_validates_on_the_real_photos(tmp_path):
+    # The preset's paths are dreambench/dataset/<subject>, relative to where snakemake runs.
+    (tmp_path / "dreambench").symlink_to(DREAMBENCH, target_is_directory=True)
+    cfg = load_config_file(REPO / "config" / "dreambench.yaml",
+                           base_dir=with_local_models(tmp_path, preset("dreambench")))
+    concepts = cfg["_concepts"]
+    assert len(concepts) == 30
+    for name, concept in concepts.items():
+        assert concept.folder == tmp_path / "dreambench" / "dataset" / name
+        images = load_concept_images(concept.folder, 64)
+        assert 3 <= len(images) <= 10, name
+        assert all(isinstance(img, Image.Image) and img.size == (64, 64) and img.mode == "RGB" for img in images)

@@ -1,0 +1,116 @@
+"""Snakemake's start-up, through `snakemake --dry-run`: a bad config or input stops the workflow before any job with
+the message that tests/unit/config/test_bad_inputs.py checks in-process, and the presets stand alone and plan what
+they should."""
+
+import pytest
+import yaml
+from config_helpers import (
+    DREAMBENCH,
+    GOOD_TEXT,
+    assert_names,
+    base_config,
+    corrupt_photo,
+    dreambench_lists,
+    embedded,
+    needs_dreambench,
+    preset,
+    with_local_models,
+    write_config_file,
+)
+from workflow_helpers import copy_workflow, dry_run
+
+# ---- a bad config stops the workflow at the dry run, before any job, with the same message ----------------------
+
+
+SNAKEMAKE_CASES = {
+    "duplicate key in config.yaml": (lambda raw: GOOD_TEXT.replace("seed: 0\n", "seed: 0\nseed: 1\n", 1),
+                                     ["config.yaml", "'seed' appears twice"]),
+    "resolution not a multiple of 8": (lambda raw: {**raw, "resolution": 20}, ["resolution", "multiple of 8"]),
+    "corrupt photo": (None, ["good_dog", "01.png", "cannot read this image"]),
+}
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize("case", SNAKEMAKE_CASES, ids=str)
+def test_snakemake_stops_at_the_dry_run(tmp_path, case):
+    edit, parts = SNAKEMAKE_CASES[case]
+    workdir = copy_workflow(tmp_path / "workflow")
+    raw = base_config(workdir)
+    if edit is None:
+        corrupt_photo(workdir / "concepts" / "good_dog")
+    else:
+        raw = edit(raw)
+    if isinstance(raw, str):
+        raw = raw.replace("concepts_dir: data/demo", "concepts_dir: concepts")
+    write_config_file(workdir, raw)
+    run = dry_run(workdir, check=False)
+    assert run.returncode != 0, run.output
+    assert_names(run.output, "config problem", *parts)
+    assert not (workdir / "results").exists() and not (workdir / "logs").exists()
+
+
+@pytest.mark.workflow
+def test_a_duplicate_key_in_a_configfile_preset_is_refused(tmp_path):
+    workdir = copy_workflow(tmp_path / "workflow")
+    raw = base_config(workdir)
+    (workdir / "preset.yaml").write_text(yaml.safe_dump(raw, sort_keys=False) + "resolution: 64\n")
+    run = dry_run(workdir, "--configfile", "preset.yaml", check=False)
+    output = run.output
+    assert run.returncode != 0 and "preset.yaml" in output and "'resolution' appears twice" in output, output
+
+
+@pytest.mark.parametrize("bad, keys", [
+    ({"methds": {}, "methods": {"lora": {"steps": -5}}}, ["'methds' was unexpected", "methods.lora.steps"]),
+    ({"concepts": {"ghost": {"images": "no/such/folder", "class": "dog"}}}, ["concepts.ghost.images"]),
+], ids=["schema", "folders"])
+def test_snakemake_refuses_a_bad_config(tmp_path, bad, keys):
+    # A --configfile stands alone (the Snakefile then skips config.yaml), so start from the embedded default.
+    workdir = copy_workflow(tmp_path / "workflow")
+    configfile = tmp_path / "bad.yaml"
+    configfile.write_text(yaml.safe_dump({**embedded(), **bad}))
+    run = dry_run(workdir, "--configfile", str(configfile), check=False)
+    assert run.returncode != 0, run.output
+    assert_names(run.output, "config problem", *keys)
+
+
+# ---- presets ----------------------------------------------------------------------------------------------------
+
+
+def test_a_preset_stands_alone(tmp_path):
+    """With --configfile, config.yaml is not read: nothing of the embedded default (here a method entry only it
+    has) leaks into a preset's run."""
+    workdir = copy_workflow(tmp_path / "run")
+    default = embedded()
+    default["methods"]["only_in_config_yaml"] = {"type": "lora", "steps": 10}
+    (workdir / "config.yaml").write_text(yaml.safe_dump(default))
+    assert "only_in_config_yaml" in dry_run(workdir).wildcard_values("method")
+    plan = dry_run(workdir, "--configfile", "config/plumbing.yaml")
+    assert plan.wildcard_values("method") == set(preset("plumbing")["methods"]) | {"_reference"}
+
+
+@needs_dreambench
+def test_dreambench_preset_plans_the_papers_protocol(tmp_path):
+    """30 subjects x 25 prompts (their kind's) x 4 images per method, scored over those 25 prompts' images."""
+    from conceptbench.workflow.plan import Plan
+
+    workdir = copy_workflow(tmp_path / "run")
+    (workdir / "dreambench").symlink_to(DREAMBENCH, target_is_directory=True)
+    with_local_models(workdir, preset("dreambench"))
+    plan = Plan(preset("dreambench"), workdir)
+    _, object_prompts, live_prompts = dreambench_lists()
+    for concept in plan.concepts:
+        for method in plan.methods:
+            sets = plan.method_sets(concept, method)
+            assert [s[0] for s in sets[1:]] == plan.context_ids(concept) and len(sets) == 26
+            assert all(len(seeds) == 4 for _, _, seeds in sets)
+        phrase = "sks " + plan.concepts[concept].class_noun
+        expected = live_prompts if plan.concepts[concept].kind == "live" else object_prompts
+        assert [s[1] for s in plan.method_sets(concept, "dreambooth")[1:]] == [p.replace("{c}", phrase)
+                                                                              for p in expected]
+    assert {"subject_similarity_clip", "subject_similarity_dino", "text_alignment_clip"} <= set(plan.cfg["metrics"])
+
+    jobs = dry_run(workdir, "--configfile", "config/dreambench.yaml").counts
+    assert (jobs["train"], jobs["generate"], jobs["features_images"]) == (90, 90, 90)
+    assert jobs["metrics"] == 30 * 4  # 3 methods and the reference per subject
+    classes = {c.class_slug for c in plan.concepts.values()}
+    assert jobs["baselines"] == len(classes) == 15
