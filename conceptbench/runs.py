@@ -3,7 +3,8 @@
 A method entry `lora` trained with its own seed is the run `lora`; with another of the config's `seeds` it is
 `lora@seed1`, a run of its own (its own jobs and folders). A snapshot at step 50 (`eval_steps`) is scored as
 `lora@step50` (or `lora@seed1@step50`). Method names cannot contain `@`, so these never clash with an entry.
-The summaries pool a method's seeds: pool_seeds turns the run name back into the method and a `seed` column.
+The summaries pool a method's seeds: pool_seeds turns the run name back into the method and a `seed` column
+(scoring/uncertainty.py averages them).
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ SEED_MARK, STEP_MARK = "@seed", "@step"
 # method "reference", their jobs and files the name "_reference", which no method entry can have.
 REFERENCE_METHOD = "reference"
 REFERENCE_RUN = "_reference"
+# The untrained base model, scored like a method from its own images of the same prompts (the class noun in place
+# of the concept phrase): the row every method's gain is measured against. The reference's job scores it.
+BASE_MODEL_METHOD = "base_model"
 RUN_PATTERN = rf"{NAME_PATTERN}(?:{SEED_MARK}[0-9]+)?"  # the `method` wildcard of the jobs
 _NAME_RE = re.compile(rf"^(?P<method>{NAME_PATTERN})(?:{SEED_MARK}(?P<seed>[0-9]+))?(?:{STEP_MARK}(?P<step>[0-9]+))?$")
 
@@ -71,37 +75,3 @@ def pool_seeds(table: pd.DataFrame, own_seeds: dict[str, int]) -> pd.DataFrame:
     out["seed"] = [own_seeds.get(method, 0) if seed is None else seed for method, seed, _ in parts]
     out["method"] = [method if step is None else snapshot_name(method, step) for method, _, step in parts]
     return out
-
-
-def seed_means(metrics: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
-    """One row per concept x method x metric from rows per seed (pool_seeds' output): the mean over training seeds.
-
-    With one seed the row is as it was. With k >= 2 seeds the interval is Student's t interval of the seeds' mean,
-    mean +- t(k-1) sd/sqrt(k): each seed's value carries its own generation noise, so their spread holds training
-    and generation noise alike (wide at few seeds, as it should be). `n` stays a run's (FID compares only at one
-    n); `seeds` counts the runs.
-    """
-    import pandas as pd
-    from scipy.stats import t
-
-    rows = []
-    for (concept, method, metric), group in metrics.groupby(["concept", "method", "metric"], sort=False):
-        values = group["value"].astype(float)
-        row = {"concept": concept, "method": method, "metric": metric, "value": float(values.mean()),
-               "n": int(group["n"].max()), "seeds": len(group)}
-        if len(group) == 1:
-            row.update(ci_low=float(group["ci_low"].iloc[0]), ci_high=float(group["ci_high"].iloc[0]))
-        else:
-            half = t.ppf(0.5 + level / 2, len(group) - 1) * float(values.std(ddof=1)) / len(group) ** 0.5
-            row.update(ci_low=row["value"] - half, ci_high=row["value"] + half)
-        rows.append(row)
-    return pd.DataFrame(rows, columns=["concept", "method", "metric", "value", "n", "ci_low", "ci_high", "seeds"])
-
-
-def method_rows(table: pd.DataFrame, own_seeds: dict[str, int], snapshots: bool = False) -> pd.DataFrame:
-    """metrics.csv's rows of runs as one row per concept x method x metric, seeds pooled (seed_means): the final
-    artifacts only, or with `snapshots` their snapshots too."""
-    pooled = pool_seeds(table, own_seeds)
-    if not snapshots:
-        pooled = pooled[[not is_snapshot(m) for m in pooled["method"]]]
-    return seed_means(pooled)

@@ -14,7 +14,6 @@ rule metrics:
         eval_steps=lambda wc: [] if wc.method == REFERENCE_RUN else PLAN.eval_steps(wc.method),
         reference=lambda wc: wc.method == REFERENCE_RUN,
         oracle=lambda wc: PLAN.oracle_task(wc.concept),
-        bootstrap_samples=PLAN.bootstrap_samples,
     log:
         "logs/metrics/{concept}/{method}.log",
     benchmark:
@@ -34,7 +33,6 @@ rule metrics:
 rule aggregate:
     input:
         tables=PLAN.metric_tables(),
-        scores=PLAN.metric_tables("scores.csv"),
     output:
         table=report("results/summary/metrics.csv", caption="../report/metrics.rst", category="Tables"),
         summary="results/summary/summary.csv",
@@ -44,7 +42,6 @@ rule aggregate:
         provenance=PLAN.provenance(),
         base_model=PLAN.base_model_source,
         own_seeds=PLAN.own_seeds(),
-        bootstrap_samples=PLAN.bootstrap_samples,
     log:
         "logs/aggregate.log",
     benchmark:

@@ -1,10 +1,10 @@
 """Rule class_images: the base model's images of "a photo of <class>", for class-prior preservation."""
 from conceptbench.jobs import start_job  # first: it readies the process for the imports below
 
-from conceptbench.diffusion.generation import generate_sets
-from conceptbench.diffusion.schedulers import use_scheduler
 from conceptbench.diffusion.devices import pick_device
+from conceptbench.diffusion.generation import generate_sets
 from conceptbench.diffusion.pipelines import load_pipeline
+from conceptbench.diffusion.schedulers import use_scheduler
 
 log = start_job(snakemake)
 p = snakemake.params

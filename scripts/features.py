@@ -4,9 +4,9 @@ from conceptbench.jobs import start_job  # first: it readies the process for the
 
 from pathlib import Path
 
-from conceptbench.scoring.feature_files import save_features
-from conceptbench.scoring.extractors import Extractor, load_image_set
 from conceptbench.diffusion.devices import pick_device
+from conceptbench.scoring.extractors import Extractor, load_image_set
+from conceptbench.scoring.feature_files import save_features
 
 log = start_job(snakemake)
 p = snakemake.params

@@ -4,12 +4,12 @@ from conceptbench.jobs import start_job  # first: it readies the process for the
 
 from pathlib import Path
 
-from conceptbench.files import AtomicFolder
 from conceptbench.diffusion.devices import pick_device
 from conceptbench.diffusion.generation import write_sets
-from conceptbench.diffusion.schedulers import use_scheduler
-from conceptbench.methods import get_method
 from conceptbench.diffusion.pipelines import load_pipeline
+from conceptbench.diffusion.schedulers import use_scheduler
+from conceptbench.files import AtomicFolder
+from conceptbench.methods import get_method
 from conceptbench.runs import snapshot_folder
 
 log = start_job(snakemake)

@@ -1,6 +1,8 @@
-"""Rule metrics: tidy scores for one concept x method with bootstrap intervals (also for each of its snapshots,
-as method `<method>@step<N>`), and each image's own score; or the reference levels (method `_reference`)."""
+"""Rule metrics: tidy scores for one concept x method with their intervals (also for each of its snapshots, as
+method `<method>@step<N>`), and each image's own score; or the reference levels and the untrained base model
+(job `_reference`)."""
 from conceptbench.jobs import start_job  # first: it readies the process for the imports below
+
 from conceptbench.scoring.job import score_concept, write_tables
 
 log = start_job(snakemake)
@@ -9,7 +11,6 @@ rows, scores = score_concept(
     concept=snakemake.wildcards.concept, method=snakemake.wildcards.method, extractors=p.extractors,
     metrics=p.metrics, context_ids=p.context_ids, target_files=inp.targets, baseline_files=inp.baselines,
     text_files=inp.text, image_files=inp.get("images", []), eval_steps=p.eval_steps, oracle=p.oracle,
-    bootstrap_samples=p.bootstrap_samples, reference=p.reference)
-log(f"{p.bootstrap_samples} bootstrap samples of the generated images for the intervals")
+    reference=p.reference)
 write_tables(rows, scores, snakemake.output.table, snakemake.output.scores)
 log(f"{len(rows)} metric rows -> {snakemake.output.table}, {len(scores)} per-image scores -> {snakemake.output.scores}")

@@ -3,9 +3,9 @@ from conceptbench.jobs import start_job  # first: it readies the process for the
 
 import pandas as pd
 
-from conceptbench.scoring.registry import metric_axes
 from conceptbench.report.figures import plane_title, tradeoff_plot
-from conceptbench.runs import method_rows
+from conceptbench.scoring.registry import metric_axes
+from conceptbench.scoring.uncertainty import method_rows
 
 log = start_job(snakemake)
 x_metric, y_metric = metric_axes()[snakemake.wildcards.family]

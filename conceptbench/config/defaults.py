@@ -21,7 +21,6 @@ DEFAULTS = {
                    "oracle": "builtin:world"},
     "metrics": ["image_similarity_clip", "prompt_similarity_clip", "image_fid_inception", "prompt_fid_inception",
                 "image_kid_inception", "prompt_kid_inception", "image_similarity_dino", "text_alignment_clip"],
-    "bootstrap_samples": 1000,  # resamples behind every confidence interval (conceptbench/uncertainty.py)
     "plots": {"grid_thumb": 96, "error_bars": "ci"},
     "world_quality": {"images_per_caption": 2},
     "resources": {},

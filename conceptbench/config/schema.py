@@ -41,8 +41,8 @@ def schema_errors(config: dict) -> list[str]:
         if "propertyNames" in error.schema_path:
             bad = error.instance
             if error.validator == "not":
-                messages.append(f"{key}: name {bad!r} is reserved ('reference', 'baseline' and 'targets' name the "
-                                "workflow's own image sets); rename the entry")
+                messages.append(f"{key}: name {bad!r} is reserved ('reference', 'base_model', 'baseline' and 'targets' "
+                                "name the workflow's own rows and image sets); rename the entry")
             else:
                 messages.append(f"{key}: name {bad!r} is not allowed: use letters, digits, '_' and '-' only, "
                                 "starting with a letter or digit (no '/', spaces or dots); rename the entry")

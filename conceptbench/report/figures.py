@@ -28,7 +28,7 @@ def comparable_reference(metrics: pd.DataFrame, metric: str) -> bool:
     return set(rows.loc[is_ref, "n"]) == set(rows.loc[~is_ref, "n"])
 
 
-ERROR_BARS = {"ci": "95% bootstrap CI", "sd": "std over concepts", "se": "standard error over concepts"}
+ERROR_BARS = {"ci": "95% t interval over concepts", "sd": "std over concepts", "se": "standard error over concepts"}
 
 
 def _error_bar(values: pd.Series, summary_row: pd.Series | None, kind: str):
@@ -142,7 +142,7 @@ def tradeoff_plot(metrics: pd.DataFrame, x_metric: str, y_metric: str, paths: di
     """Each method's path through the image-vs-prompt plane over training: one point per evaluated step.
 
     `paths` maps a method to {step: the `method` value of that step's rows in `metrics`} (its snapshots and
-    its final artifact). Points are means over concepts with 95% bootstrap intervals (uncertainty.method_summary),
+    its final artifact). Points are means over concepts with 95% t intervals over concepts (uncertainty.method_summary),
     joined in step order and labelled with their step; the reference levels are dashed as in the scatter.
     Returns the points drawn: {method: [(step, x, y), ...]}.
     """
@@ -183,7 +183,7 @@ def tradeoff_plot(metrics: pd.DataFrame, x_metric: str, y_metric: str, paths: di
     ax.set_xlabel(_axis_label(x_metric))
     ax.set_ylabel(_axis_label(y_metric))
     ax.set_title(f"{title}\nmean over {n_concepts} concept{'s' if n_concepts != 1 else ''}, labels: training step, "
-                 "bars: 95% bootstrap CI", fontsize=11)
+                 "bars: 95% t interval over concepts", fontsize=11)
     ax.grid(True, alpha=0.3)
     ax.legend(title="method", fontsize=8, title_fontsize=9, loc="best", framealpha=0.85)
     for path in out_paths:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from conceptbench.runs import REFERENCE_METHOD
+from conceptbench.runs import BASE_MODEL_METHOD, REFERENCE_METHOD
 from conceptbench.scoring.registry import METRIC_NAMES
 
 TIDY_COLUMNS = ("concept", "method", "metric", "value", "n")
@@ -20,11 +20,12 @@ def check_tidy(metrics: pd.DataFrame) -> None:
 
 
 def method_order(methods: Sequence[str]) -> list[str]:
-    """Methods in order of first appearance, the reference last."""
+    """Methods in order of first appearance, then the untrained base model, the reference last."""
     order = list(dict.fromkeys(methods))
-    if REFERENCE_METHOD in order:
-        order.remove(REFERENCE_METHOD)
-        order.append(REFERENCE_METHOD)
+    for last in (BASE_MODEL_METHOD, REFERENCE_METHOD):
+        if last in order:
+            order.remove(last)
+            order.append(last)
     return order
 
 
@@ -55,8 +56,9 @@ def _ci_cell(row) -> str:
 
 def metrics_markdown(metrics: pd.DataFrame, summary: pd.DataFrame | None = None) -> str:
     """Markdown table: one row per method (reference last), one column per metric. With `summary`
-    (uncertainty.method_summary) each cell is the mean over concepts with its 95% interval, else mean ± std over
-    concepts. Means are shown to 3 significant digits and the spread to the same decimal places.
+    (uncertainty.method_summary) each cell is the mean over concepts with its 95% interval (the mean alone where
+    there are too few concepts for one), else mean ± std over concepts. Means are shown to 3 significant digits
+    and the spread to the same decimal places.
     """
     check_tidy(metrics)
     present = list(dict.fromkeys(metrics["metric"]))
@@ -64,26 +66,40 @@ def metrics_markdown(metrics: pd.DataFrame, summary: pd.DataFrame | None = None)
     # Average repeated rows of one concept first, so the std is across concepts only.
     per_concept = metrics.groupby(["method", "metric", "concept"], sort=False)["value"].mean()
     cells_by_key = {key: vals for key, vals in per_concept.groupby(level=["method", "metric"], sort=False)}
-    summary_by_key = {} if summary is None else {(r["method"], r["metric"]): r for _, r in summary.iterrows()}
-    lines = [
-        "| method | " + " | ".join(columns) + " |",
-        "|---|" + "---|" * len(columns),
-    ]
+    if summary is not None:
+        return summary_table(summary, columns, method_order(metrics["method"]))
+    lines = _header(columns)
     for method in method_order(metrics["method"]):
-        if summary is None:
-            cells = [_cell(cells_by_key.get((method, metric), pd.Series(dtype=float))) for metric in columns]
-        else:
-            cells = [_ci_cell(summary_by_key[(method, m)]) if (method, m) in summary_by_key else "—" for m in columns]
+        cells = [_cell(cells_by_key.get((method, metric), pd.Series(dtype=float))) for metric in columns]
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _header(columns: Sequence[str]) -> list[str]:
+    return ["| method | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+
+
+def summary_table(summary: pd.DataFrame, columns: Sequence[str], methods: Sequence[str] | None = None) -> str:
+    """The summary (uncertainty.method_summary) as a Markdown table: one row per method (the base model and the
+    reference last), one column per metric, each cell the mean over concepts with its 95% interval."""
+    by_key = {(r["method"], r["metric"]): r for _, r in summary.iterrows()}
+    lines = _header(columns)
+    for method in methods if methods is not None else method_order(summary["method"]):
+        cells = [_ci_cell(by_key[(method, m)]) if (method, m) in by_key else "—" for m in columns]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 def comparisons_markdown(comparisons: pd.DataFrame) -> str:
     """The paired comparisons (uncertainty.paired_comparisons) as a Markdown table, one row per metric x pair."""
-    lines = ["| metric | a | b | paired by | n | mean a - b [95% CI] | Wilcoxon p |", "|---|---|---|---|---|---|---|"]
+    lines = ["| metric | a | b | concepts | mean a - b [95% CI] | p (paired t) | p (Holm) |",
+             "|---|---|---|---|---|---|---|"]
     for _, r in comparisons.iterrows():
         d = _decimals(max(abs(r["mean_a"]), abs(r["mean_b"])))
-        lines.append(f"| {r['metric']} | {r['method_a']} | {r['method_b']} | {r['unit']} | {r['n']} | "
-                     f"{r['mean_difference']:+.{d}f} [{r['ci_low']:+.{d}f}, {r['ci_high']:+.{d}f}] | "
-                     f"{r['p_wilcoxon']:.2g} |")
+        if np.isfinite(r["ci_low"]):
+            difference = f"{r['mean_difference']:+.{d}f} [{r['ci_low']:+.{d}f}, {r['ci_high']:+.{d}f}]"
+            p_values = f"{r['p_value']:.2g} | {r['p_holm']:.2g}"
+        else:
+            difference, p_values = f"{r['mean_difference']:+.{d}f} (no interval)", "— | —"
+        lines.append(f"| {r['metric']} | {r['method_a']} | {r['method_b']} | {r['n']} | {difference} | {p_values} |")
     return "\n".join(lines) + "\n"

@@ -1,9 +1,6 @@
-"""Distances between two feature sets (Inception): Fréchet (FID) and kernel (KID), one value or a stack of
-bootstrap replicates at once (the replicates equal the single values on the resampled rows)."""
+"""Distances between two feature sets (Inception): Fréchet (FID) and kernel (KID)."""
 
 from __future__ import annotations
-
-from collections.abc import Iterator, Mapping
 
 import numpy as np
 
@@ -95,59 +92,6 @@ def kernel_inception_distance(feats_a, feats_b, num_subsets: int = 100, subset_s
     return float(np.mean(values))
 
 
-# Resampled sets held in memory at once, in floats (~32 MB): real Inception features are 2048-D.
-_CHUNK_FLOATS = 1 << 22
-
-
-def _chunks(rows: np.ndarray, floats_per_replicate: int) -> Iterator[np.ndarray]:
-    step = max(1, _CHUNK_FLOATS // max(floats_per_replicate, 1))
-    for start in range(0, len(rows), step):
-        yield rows[start:start + step]
-
-
-def frechet_distances(a, rows: np.ndarray, b) -> np.ndarray:
-    """frechet_distance(a[r], b) for every row-index vector r in `rows` (replicates x n)."""
-    a, b = as_matrix(a, "feats_a"), as_matrix(b, "feats_b")
-    n, nb, d = rows.shape[1], b.shape[0], a.shape[1]
-    if n < 2 or nb < 2 or n * nb >= d * d or a.shape[1] != b.shape[1]:
-        # Errors, and the many-samples path (d x d eigensolves), one replicate at a time.
-        return np.array([frechet_distance(a[r], b) for r in rows])
-    mean_b = b.mean(axis=0)
-    xb = b - mean_b
-    trace_b = float(np.sum(xb * xb)) / (nb - 1)
-    out = []
-    for chunk in _chunks(rows, n * d):
-        x = a[chunk]  # replicates x n x d
-        mean_a = x.mean(axis=1)
-        xa = x - mean_a[:, None, :]
-        mean_term = np.sum((mean_a - mean_b) ** 2, axis=1)
-        trace_a = np.sum(xa * xa, axis=(1, 2)) / (n - 1)
-        # As in frechet_distance's few-samples path: Tr(sqrt(S_a S_b)) from the singular values of Xa Xb^T.
-        trace_sqrt = np.linalg.svd(xa @ xb.T, compute_uv=False).sum(axis=1) / np.sqrt((n - 1) * (nb - 1))
-        out.append(np.maximum(mean_term + trace_a + trace_b - 2.0 * trace_sqrt, 0.0))
-    return np.concatenate(out)
-
-
-def kernel_inception_distances(a, rows: np.ndarray, b, subset_size: int = 1000) -> np.ndarray:
-    """kernel_inception_distance(a[r], b) for every row-index vector r in `rows` (replicates x n)."""
-    a, b = as_matrix(a, "feats_a"), as_matrix(b, "feats_b")
-    n, nb, d = rows.shape[1], b.shape[0], a.shape[1]
-    if not (2 <= n == nb <= subset_size) or a.shape[1] != b.shape[1]:
-        # Random subsets (or errors): one replicate at a time, exactly as kernel_inception_distance does it.
-        return np.array([kernel_inception_distance(a[r], b, subset_size=subset_size) for r in rows])
-    # The kernel of resampled rows is the full kernel's entries at those rows: compute it once, then index it.
-    k_aa = (a @ a.T / d + 1) ** 3
-    k_ab = (a @ b.T / d + 1) ** 3
-    k_bb = (b @ b.T / d + 1) ** 3
-    within_b = (k_bb.sum() - np.trace(k_bb)) / (nb * (nb - 1))
-    out = []
-    for chunk in _chunks(rows, n * (n + nb)):
-        k_xx = k_aa[chunk[:, :, None], chunk[:, None, :]]
-        within_a = (k_xx.sum(axis=(1, 2)) - np.einsum("rii->r", k_xx)) / (n * (n - 1))
-        out.append(within_a + within_b - 2 * k_ab[chunk].mean(axis=(1, 2)))
-    return np.concatenate(out)
-
-
 # ---- the distance families: the plain prompt's images to the photos, each context prompt's to the base model's ----
 
 
@@ -178,24 +122,14 @@ def _prompt_distance(distance):
     return score
 
 
-def _prompt_distance_replicates(distances):
-    def replicate(run: RunFeatures, ex: str, rows: Mapping) -> np.ndarray:
-        context, compared = run.get("context", ex), run.get("compare", ex)
-        return np.mean([distances(context[p], rows[p], compared[p]) for p in context], axis=0)
-    return replicate
-
-
 FID_EXTRACTORS = ("inception",)
 FAMILIES = (
     Family("image_fid", FID_EXTRACTORS, score=_image_distance(frechet_distance),
-           replicate=lambda run, ex, rows: frechet_distances(run.get("plain", ex), rows["plain"], run.get("targets", ex)),
            reference=_target_halves(frechet_distance), lower_is_better=True, biased_by_n=True),
     Family("image_kid", FID_EXTRACTORS, score=_image_distance(kernel_inception_distance),
-           replicate=lambda run, ex, rows: kernel_inception_distances(run.get("plain", ex), rows["plain"],
-                                                                      run.get("targets", ex)),
            reference=_target_halves(kernel_inception_distance), lower_is_better=True),
     Family("prompt_fid", FID_EXTRACTORS, score=_prompt_distance(frechet_distance),
-           replicate=_prompt_distance_replicates(frechet_distances), lower_is_better=True, biased_by_n=True),
+           lower_is_better=True, biased_by_n=True),
     Family("prompt_kid", FID_EXTRACTORS, score=_prompt_distance(kernel_inception_distance),
-           replicate=_prompt_distance_replicates(kernel_inception_distances), lower_is_better=True),
+           lower_is_better=True),
 )

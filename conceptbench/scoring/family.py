@@ -1,8 +1,8 @@
 """What a metric family is (`Family`), and the features of one scored run that every family reads (`RunFeatures`).
 
 A metric is a family plus an extractor: `prompt_fid_inception` is the family `prompt_fid` on Inception features.
-A family says how to score a run (one value and its n), and where it can: each image's own score (so methods
-pair image by image) and the bootstrap replicates of the value for given draws of the images.
+A family says how to score a run (one value and its n) and, where the value is a mean of per-image scores, each
+image's own score, from which the run's interval follows (scoring/uncertainty.py, run_interval).
 """
 
 from __future__ import annotations
@@ -52,11 +52,9 @@ class RunFeatures:
         return sets[extractor]
 
 
-# score(run, extractor) -> (value, n); image_scores(run, extractor) -> {prompt id: per-image values};
-# replicate(run, extractor, rows) -> values (replicates,), rows: {"plain" or prompt id: replicates x n draws}.
+# score(run, extractor) -> (value, n); image_scores(run, extractor) -> {"plain" or prompt id: per-image values}.
 Score = Callable[[RunFeatures, str], tuple[float, int]]
 ImageScores = Callable[[RunFeatures, str], dict[str, np.ndarray]]
-Replicate = Callable[[RunFeatures, str, Mapping[str, np.ndarray]], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -64,15 +62,15 @@ class Family:
     """One metric family: its name, the extractors it is defined for, and how it scores.
 
     `reference`: the reference level's value where it is not `score` on the base model's images (the image axis:
-    the target photos against themselves; no generated image, so no replicates). `needs_text`: without CLIP text
+    the target photos against themselves; no generated image, so no interval). `needs_text`: without CLIP text
     embeddings the reference leaves the metric out.
     """
 
     name: str
     extractors: tuple[str, ...]
     score: Score
-    image_scores: ImageScores | None = None  # None: a set statistic (FID, KID), paired concept by concept
-    replicate: Replicate | None = None
+    image_scores: ImageScores | None = None  # None: a set statistic (FID, KID)
+    pooled: bool = False  # the value is the mean over all its images (True) or over its prompts' means (False)
     reference: Score | None = None
     lower_is_better: bool = False
     biased_by_n: bool = False  # FID: its expectation depends on n, so values compare at one n only
@@ -95,9 +93,9 @@ def paired_prompts(first: Mapping, second: Mapping, what_first: str, what_second
     return list(first)
 
 
-def per_prompt(run: RunFeatures, which: str, extractor: str, other: str = "compare", other_extractor: str | None = None):
+def per_prompt(run: RunFeatures, which: str, extractor: str, other: str = "compare"):
     """The per-prompt sets of `which` and `other` (same prompts, checked), and those prompts."""
-    first, second = run.get(which, extractor), run.get(other, other_extractor or extractor)
+    first, second = run.get(which, extractor), run.get(other, extractor)
     return first, second, paired_prompts(first, second, run.labels[which], run.labels[other])
 
 
@@ -109,7 +107,3 @@ def mean_over_prompts(score, first: Mapping, second: Mapping, prompts: list) -> 
     """Mean over prompts of score(first[p], second[p])."""
     return float(np.mean([score(first[p], second[p]) for p in prompts]))
 
-
-def mean_score(per_image: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Per replicate, the mean of the per-image scores over its drawn rows."""
-    return per_image[rows].mean(axis=1)

@@ -1,20 +1,18 @@
-"""What the metrics rule does for one concept x run (or the concept's reference levels): read the feature files,
-score the final artifact and each snapshot with bootstrap intervals, and each image on its own."""
+"""What the metrics rule does for one concept x run (or the concept's reference levels and untrained base model):
+read the feature files, score the final artifact and each snapshot with their intervals, and each image on its own."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
 
-import numpy as np
-
-from conceptbench.runs import REFERENCE_METHOD, feature_key, snapshot_name
+from conceptbench.runs import BASE_MODEL_METHOD, REFERENCE_METHOD, feature_key, snapshot_name
+from conceptbench.scoring.family import RunFeatures
 from conceptbench.scoring.feature_files import features_metadata, load_features
 from conceptbench.scoring.oracle import OracleTask
-from conceptbench.scoring.registry import METHOD_BASELINE_HALF, REFERENCE_HALVES
-from conceptbench.scoring.replicates import run_replicates
+from conceptbench.scoring.registry import METHOD_BASELINE_HALF, REFERENCE_HALVES, family_of
 from conceptbench.scoring.rows import method_run, per_image_scores, reference_run, run_rows
-from conceptbench.scoring.uncertainty import draw_rows, with_intervals
+from conceptbench.scoring.uncertainty import run_interval
 
 ROW_COLUMNS = ["concept", "method", "metric", "value", "n", "ci_low", "ci_high"]
 SCORE_COLUMNS = ["concept", "method", "metric", "prompt", "image", "value"]
@@ -24,21 +22,31 @@ def _per_extractor(extractors: Sequence[str], paths: Sequence[str]) -> dict:
     return {e: load_features(path) for e, path in zip(extractors, paths)}
 
 
-def _sizes(run) -> dict[str, int]:
-    """Image counts per set ({"plain": n, prompt id: n, ...}), for the bootstrap's draws."""
-    first = next(iter(run.context.values()))
-    return {"plain": len(next(iter(run.plain.values()))), **{pid: len(first[pid]) for pid in first}}
+def with_intervals(rows: list[dict], run: RunFeatures, reference: bool = False) -> list[dict]:
+    """`rows` with `ci_low` and `ci_high`: for a mean of per-image scores, the t interval over the run's images
+    (uncertainty.run_interval); NaN for FID and KID (one statistic of a set) and for the reference's image axis
+    (the photos against themselves: nothing generated)."""
+    out = []
+    for row in rows:
+        family, extractor = family_of(row["metric"])
+        low = high = float("nan")
+        if family.image_scores is not None and not (reference and family.reference is not None):
+            low, high = run_interval(family.image_scores(run, extractor), family.pooled)
+        out.append({**row, "ci_low": low, "ci_high": high})
+    return out
 
 
 def score_concept(*, concept: str, method: str, extractors: Sequence[str], metrics: Sequence[str],
                   context_ids: Sequence[str], target_files: Sequence[str], baseline_files: Sequence[str],
                   text_files: Sequence[str], image_files: Sequence[str] = (), eval_steps: Sequence[int] = (),
-                  oracle: dict | None = None, bootstrap_samples: int, reference: bool = False):
-    """(metric rows with intervals, per-image score rows) of one concept x run, or of its reference levels.
+                  oracle: dict | None = None, reference: bool = False):
+    """(metric rows with intervals, per-image score rows) of one concept x run, or of its reference levels and the
+    untrained base model (`reference`).
 
     A method's images are compared with the base model's seed half it does not share (registry.METHOD_BASELINE_HALF);
-    the final artifact comes first, then each snapshot as `<method>@step<N>`, each with the same draws. The
-    per-image scores (for the paired comparisons) are the final artifact's only; the reference has none.
+    the final artifact comes first, then each snapshot as `<method>@step<N>`. The per-image scores are the final
+    artifact's only. The base model is scored like a method from its own images (the other half), so its prompt
+    axis is the reference's and its image axis says how far the untrained model is from the photos.
     """
     extractors = list(extractors)
     targets = {e: f["targets"] for e, f in _per_extractor(extractors, target_files).items()}
@@ -53,10 +61,10 @@ def score_concept(*, concept: str, method: str, extractors: Sequence[str], metri
     if reference:
         first, second = REFERENCE_HALVES
         plain = {e: f[f"plain/{first}"] for e, f in baselines.items()}
-        run = reference_run(targets, half[first], half[second], text, task, plain)
-        rows = run_rows(concept, REFERENCE_METHOD, run, metrics, reference=True)
-        drawn = draw_rows(np.random.default_rng(0), _sizes(run), bootstrap_samples)
-        return with_intervals(rows, run_replicates(run, metrics, drawn, reference=True)), []
+        levels = reference_run(targets, half[first], half[second], text, task, plain)
+        rows = with_intervals(run_rows(concept, REFERENCE_METHOD, levels, metrics, reference=True), levels, True)
+        base = method_run(plain, targets, half[first], half[second], text, task)
+        return rows + with_intervals(run_rows(concept, BASE_MODEL_METHOD, base, metrics), base), []
 
     images = _per_extractor(extractors, image_files)
     rows, scores = [], []
@@ -64,9 +72,8 @@ def score_concept(*, concept: str, method: str, extractors: Sequence[str], metri
         plain = {e: f[feature_key("plain", step)] for e, f in images.items()}
         context = {e: {pid: f[feature_key(pid, step)] for pid in context_ids} for e, f in images.items()}
         run = method_run(plain, targets, context, half[METHOD_BASELINE_HALF], text, task)
-        drawn = draw_rows(np.random.default_rng(0), _sizes(run), bootstrap_samples)
-        rows += with_intervals(run_rows(concept, name, run, metrics), run_replicates(run, metrics, drawn))
-        if step is None:  # the paired comparisons are between final artifacts
+        rows += with_intervals(run_rows(concept, name, run, metrics), run)
+        if step is None:  # the per-image scores are the final artifact's
             scores = per_image_scores(concept, name, plain, targets, context, half[METHOD_BASELINE_HALF], text,
                                       metrics, oracle=task)
     return rows, scores

@@ -83,18 +83,9 @@ def _accuracy(sets_of):
     return score
 
 
-def _accuracy_replicates(sets_of):
-    """Hits of the drawn images over every image counted."""
-    def replicate(run, ex: str, rows: Mapping) -> np.ndarray:
-        hits = [h[rows[key]] for key, h in _hits(run, sets_of(run)).items()]
-        return np.sum([h.sum(axis=1) for h in hits], axis=0) / sum(h.shape[1] for h in hits)
-    return replicate
-
-
 FAMILIES = (
     Family("class_accuracy", ("oracle",), score=_accuracy(_class_sets),
-           image_scores=lambda run, ex: _hits(run, _class_sets(run)), replicate=_accuracy_replicates(_class_sets)),
+           image_scores=lambda run, ex: _hits(run, _class_sets(run)), pooled=True),
     Family("context_accuracy", ("oracle",), score=_accuracy(_context_sets),
-           image_scores=lambda run, ex: _hits(run, _context_sets(run, required=False)),
-           replicate=_accuracy_replicates(_context_sets)),
+           image_scores=lambda run, ex: _hits(run, _context_sets(run, required=False)), pooled=True),
 )

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from functools import partial
 
 import numpy as np
 
 from conceptbench.scoring.arrays import as_matrix, check_same_dim
-from conceptbench.scoring.family import Family, RunFeatures, mean_over_prompts, mean_score, n_rows, per_prompt
+from conceptbench.scoring.family import Family, RunFeatures, mean_over_prompts, n_rows, per_prompt
 
 SIMILARITY_EXTRACTORS = ("clip", "dino")
 
@@ -81,31 +80,19 @@ def _prompt_image_scores(run: RunFeatures, ex: str, other: str = "compare") -> d
     return {pid: cosine_to_set(context[pid], compared[pid]) for pid in prompts}
 
 
-def _prompt_replicates(run: RunFeatures, ex: str, rows: Mapping, other: str = "compare") -> np.ndarray:
-    context, compared = run.get("context", ex), run.get(other, ex)
-    return np.mean([mean_score(cosine_to_set(context[p], compared[p]), rows[p]) for p in context], axis=0)
-
-
 FAMILIES = (
     Family(
         "image_similarity", SIMILARITY_EXTRACTORS, score=_image_similarity,
         image_scores=lambda run, ex: {"plain": cosine_to_set(run.get("plain", ex), run.get("targets", ex))},
-        replicate=lambda run, ex, rows: mean_score(cosine_to_set(run.get("plain", ex), run.get("targets", ex)),
-                                                   rows["plain"]),
         reference=_targets_against_themselves),
-    Family("prompt_similarity", SIMILARITY_EXTRACTORS, score=_prompt_similarity, image_scores=_prompt_image_scores,
-           replicate=_prompt_replicates),
+    Family("prompt_similarity", SIMILARITY_EXTRACTORS, score=_prompt_similarity, image_scores=_prompt_image_scores),
     # DreamBench's CLIP-I and DINO: every image of every context prompt against every target photo.
     Family(
         "subject_similarity", SIMILARITY_EXTRACTORS, score=_subject_similarity,
         image_scores=lambda run, ex: {pid: cosine_to_set(feats, run.get("targets", ex))
                                       for pid, feats in run.get("context", ex).items()},
-        replicate=lambda run, ex, rows: np.concatenate(
-            [cosine_to_set(feats, run.get("targets", ex))[rows[p]] for p, feats in run.get("context", ex).items()],
-            axis=1).mean(axis=1),
-        reference=_targets_against_themselves),
+        pooled=True, reference=_targets_against_themselves),
     # The images against the CLIP text embedding of their prompt (the concept phrase replaced by the class noun).
     Family("text_alignment", ("clip",), score=partial(_prompt_similarity, other="text"),
-           image_scores=partial(_prompt_image_scores, other="text"), replicate=partial(_prompt_replicates, other="text"),
-           needs_text=True),
+           image_scores=partial(_prompt_image_scores, other="text"), needs_text=True),
 )

@@ -1,174 +1,174 @@
-"""How sure the numbers are: bootstrap confidence intervals and paired comparisons between methods.
+"""How sure the numbers are. The statistical model: a method's score on a metric is the mean over concepts of its
+per-concept values; a concept's value is the mean over its training seeds of each run's score; a run's score is
+a mean over its generated images (or, for FID and KID, one statistic of the whole set). The units of replication
+are nested: concepts (drawn from the concepts a user could bring), training seeds within a concept, images within
+a run. Every interval is a Student t interval over the units of its own level, because the mean of the units one
+level down already carries all the noise below it:
 
-- Within a concept (metrics.csv `ci_low`, `ci_high`): the generated images are a sample; resampling them (per
-  prompt, the same images for every extractor) and recomputing every metric gives a percentile interval. The
-  target photos stay as they are: the interval is the noise of generation, for these photos.
-- Over concepts (summary.csv, the scatter plots' error bars, metrics.md): concepts are resampled, and each drawn
-  concept adds its own within-concept noise (normal, with the spread its interval implies), so both sources show.
-- Between methods (comparisons.csv): methods see the same concepts, prompts and seeds, so their scores pair up:
-  image by image for the per-image metrics, concept by concept for FID and KID. Each pair of methods gets the mean
-  difference, its bootstrap interval (units resampled within concepts) and a Wilcoxon signed-rank p-value.
+- A run (metrics.csv `ci_low`, `ci_high`): for a mean of per-image scores, the t interval of that mean over its
+  images (per prompt, Welch-Satterthwaite degrees of freedom): the noise of generation, for this trained model and
+  these photos. FID and KID are one statistic of a set: resampling its images would duplicate some, which inflates
+  both, so a run's FID and KID get no interval; their noise is in the spread over seeds and concepts.
+- A concept (seeds pooled, seed_means): the t interval over its training seeds (with one seed, the run's).
+- A method (summary.csv, the scatter plots' error bars, metrics.md): the t interval over concepts.
+- Between methods (comparisons.csv): the same concepts, so the per-concept differences pair up; their mean, its t
+  interval and a paired t test over concepts, with Holm's adjustment over the pairs of methods of each metric.
+
+A t interval over units needs enough of them to mean anything: with fewer than MIN_CONCEPTS concepts the summary
+and the comparisons print no interval and no p-value, and say so (`note`). Over images and seeds a t interval is
+exact for normal scores at any n >= 2. tests/unit/scoring/test_coverage.py simulates the whole design (concept,
+seed and image spreads as measured on the world) and checks that every interval covers its truth at 95%.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
-BOOTSTRAP_SAMPLES = 1000
+from conceptbench.runs import BASE_MODEL_METHOD, REFERENCE_METHOD, is_snapshot, pool_seeds
+
 LEVEL = 0.95
-_Z = 1.959963984540054  # the normal quantile of LEVEL, two-sided
+MIN_CONCEPTS = 3  # fewer concepts: no interval, no test
 
 
-def percentile_interval(replicates, level: float = LEVEL) -> tuple[float, float]:
-    """The central `level` interval of the bootstrap replicates (NaN where there are none)."""
-    values = np.asarray(replicates, dtype=np.float64)
-    values = values[np.isfinite(values)]
-    if values.size == 0:
+def too_few_concepts(n: int) -> str:
+    return f"n = {n} concept{'s' * (n != 1)}: no interval or test (at least {MIN_CONCEPTS} needed)"
+
+
+def t_interval(values, level: float = LEVEL) -> tuple[float, float]:
+    """The t interval of the mean of `values` (units of one level); NaN for fewer than 2."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.size < 2:
         return float("nan"), float("nan")
-    tail = (1 - level) / 2 * 100
-    low, high = np.percentile(values, [tail, 100 - tail])
-    return float(low), float(high)
+    mean = float(values.mean())
+    half = stats.t.ppf(0.5 + level / 2, values.size - 1) * float(values.std(ddof=1)) / np.sqrt(values.size)
+    return mean - half, mean + half
 
 
-# ---- within a concept ---------------------------------------------------------------------------------------
+def run_interval(sets: Mapping[str, np.ndarray], pooled: bool, level: float = LEVEL) -> tuple[float, float]:
+    """The t interval of a run's score from its per-image scores, one array per image set (prompt).
+
+    The score is the mean over sets of the set means (`pooled` False: every prompt counts the same) or the mean
+    over all images (`pooled` True). Its variance is the sum of the sets' (weight^2 s^2 / n); the degrees of
+    freedom are Welch-Satterthwaite's. Sets of one image carry no spread: the interval is then NaN.
+    """
+    arrays = [np.asarray(values, dtype=np.float64) for values in sets.values()]
+    sizes = np.array([len(a) for a in arrays], dtype=np.float64)
+    if not arrays or (sizes < 2).any():
+        return float("nan"), float("nan")
+    weights = sizes / sizes.sum() if pooled else np.full(len(arrays), 1 / len(arrays))
+    estimate = float(sum(w * a.mean() for w, a in zip(weights, arrays)))
+    parts = np.array([w * w * a.var(ddof=1) / len(a) for w, a in zip(weights, arrays)])
+    variance = parts.sum()
+    if variance == 0:
+        return estimate, estimate
+    df = variance ** 2 / np.sum(parts ** 2 / (sizes - 1))
+    half = stats.t.ppf(0.5 + level / 2, df) * np.sqrt(variance)
+    return estimate - half, estimate + half
 
 
-def resample_images(rng: np.random.Generator, feats: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """One set of images seen by several extractors: draw its rows with replacement, the same rows for all."""
-    n = len(next(iter(feats.values())))
-    rows = rng.integers(0, n, n)
-    return {ex: np.asarray(f)[rows] for ex, f in feats.items()}
-
-
-def resample_prompts(rng: np.random.Generator, feats: Mapping[str, Mapping[str, np.ndarray]]) -> dict:
-    """Per-prompt image sets ({extractor: {prompt: rows}}): each prompt's images resampled on their own."""
-    extractors = list(feats)
-    out: dict[str, dict[str, np.ndarray]] = {ex: {} for ex in extractors}
-    for pid in feats[extractors[0]]:
-        drawn = resample_images(rng, {ex: feats[ex][pid] for ex in extractors})
-        for ex in extractors:
-            out[ex][pid] = drawn[ex]
+def holm(p_values) -> np.ndarray:
+    """Holm's step-down adjustment of a family of p-values (NaN entries are left out of the family, and stay NaN)."""
+    p = np.asarray(p_values, dtype=np.float64)
+    out = np.full(p.shape, np.nan)
+    present = np.flatnonzero(np.isfinite(p))
+    order = present[np.argsort(p[present], kind="stable")]
+    running = 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (len(order) - rank) * p[index]))
+        out[index] = running
     return out
 
 
-def draw_rows(rng: np.random.Generator, sizes: Mapping[str, int], samples: int) -> dict[str, np.ndarray]:
-    """Rows drawn with replacement for `samples` replicates of several image sets ({set: n} -> {set: samples x n}):
-    per replicate, set after set in the order of `sizes`, the draws resample_images / resample_prompts make."""
-    rows = {name: np.empty((samples, n), dtype=np.int64) for name, n in sizes.items()}
-    for b in range(samples):
-        for name, n in sizes.items():
-            rows[name][b] = rng.integers(0, n, n)
-    return rows
+# ---- over training seeds: one row per concept and method --------------------------------------------------------
 
 
-def with_intervals(rows: list[dict], replicates: Mapping[str, np.ndarray]) -> list[dict]:
-    """`rows` (tidy metric rows) with `ci_low` and `ci_high`: the percentile interval of each metric's bootstrap
-    replicates; NaN for a metric without replicates (nothing resampled)."""
-    out = []
-    for row in rows:
-        draws = replicates.get(row["metric"], [])
-        low, high = percentile_interval(draws)
-        out.append({**row, "ci_low": low, "ci_high": high})
-    return out
+def seed_means(metrics: pd.DataFrame, level: float = LEVEL) -> pd.DataFrame:
+    """One row per concept x method x metric from rows per seed (runs.pool_seeds' output): the mean over training
+    seeds, the concept's value.
+
+    With one seed the row is the run's. With k >= 2 seeds the interval is the t interval over the seeds: each seed's
+    value carries its own generation noise, so their spread holds training and generation noise alike (wide at few
+    seeds, as it should be). `n` stays a run's (FID compares only at one n); `seeds` counts the runs.
+    """
+    rows = []
+    for (concept, method, metric), group in metrics.groupby(["concept", "method", "metric"], sort=False):
+        values = group["value"].astype(float)
+        row = {"concept": concept, "method": method, "metric": metric, "value": float(values.mean()),
+               "n": int(group["n"].max()), "seeds": len(group)}
+        if len(group) == 1:
+            row.update(ci_low=float(group["ci_low"].iloc[0]), ci_high=float(group["ci_high"].iloc[0]))
+        else:
+            low, high = t_interval(values, level)
+            row.update(ci_low=low, ci_high=high)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["concept", "method", "metric", "value", "n", "ci_low", "ci_high", "seeds"])
 
 
-def with_bootstrap_intervals(rows: list[dict], replicate: Callable[[np.random.Generator], list[dict]],
-                             samples: int = BOOTSTRAP_SAMPLES, seed: int = 0,
-                             fixed: Callable[[str], bool] = lambda metric: False) -> list[dict]:
-    """with_intervals from `samples` calls of `replicate(rng)`, which recomputes the rows on resampled images.
-    Metrics for which `fixed(metric)` is true have nothing resampled (NaN interval). The workflow computes all
-    replicates at once instead (conceptbench.scoring.replicates); this loop is the plain definition."""
-    rng = np.random.default_rng(seed)
-    draws: dict[str, list[float]] = {row["metric"]: [] for row in rows if not fixed(row["metric"])}
-    for _ in range(samples):
-        for row in replicate(rng):
-            if row["metric"] in draws:
-                draws[row["metric"]].append(row["value"])
-    return with_intervals(rows, draws)
+def method_rows(table: pd.DataFrame, own_seeds: dict[str, int], snapshots: bool = False) -> pd.DataFrame:
+    """metrics.csv's rows of runs as one row per concept x method x metric, seeds pooled (seed_means): the final
+    artifacts only, or with `snapshots` their snapshots too."""
+    pooled = pool_seeds(table, own_seeds)
+    if not snapshots:
+        pooled = pooled[[not is_snapshot(m) for m in pooled["method"]]]
+    return seed_means(pooled)
 
 
-# ---- over concepts --------------------------------------------------------------------------------------------
+# ---- over concepts -------------------------------------------------------------------------------------------
+
+SUMMARY_COLUMNS = ["method", "metric", "mean", "ci_low", "ci_high", "std", "concepts", "note"]
 
 
-def method_summary(metrics: pd.DataFrame, samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> pd.DataFrame:
-    """Per method and metric: the mean over concepts, its interval (concepts resampled, each with its own
-    within-concept noise), the std over concepts and the number of concepts."""
-    rng = np.random.default_rng(seed)
+def method_summary(metrics: pd.DataFrame, level: float = LEVEL) -> pd.DataFrame:
+    """Per method and metric (rows: one per concept, seeds pooled): the mean over concepts, its t interval over
+    concepts, the std over concepts and the number of concepts; no interval below MIN_CONCEPTS."""
     out = []
     for (method, metric), group in metrics.groupby(["method", "metric"], sort=False):
-        group = group.dropna(subset=["value"])
-        if group.empty:
+        values = group["value"].dropna().to_numpy(dtype=np.float64)
+        if values.size == 0:
             continue
-        values = group["value"].to_numpy(dtype=np.float64)
-        spread = ((group["ci_high"] - group["ci_low"]) / (2 * _Z)).fillna(0.0).to_numpy() \
-            if "ci_low" in group else np.zeros(len(group))
-        if len(group) == 1 and "ci_low" in group:
-            low, high = float(group["ci_low"].iloc[0]), float(group["ci_high"].iloc[0])
-        else:
-            picks = rng.integers(0, len(values), (samples, len(values)))
-            noisy = values[picks] + spread[picks] * rng.standard_normal(picks.shape)
-            low, high = percentile_interval(noisy.mean(axis=1))
-        out.append({"method": method, "metric": metric, "mean": float(values.mean()), "ci_low": low,
-                    "ci_high": high, "std": float(values.std(ddof=1)) if len(values) > 1 else float("nan"),
-                    "concepts": len(values)})
-    return pd.DataFrame(out, columns=["method", "metric", "mean", "ci_low", "ci_high", "std", "concepts"])
+        enough = values.size >= MIN_CONCEPTS
+        low, high = t_interval(values, level) if enough else (float("nan"), float("nan"))
+        out.append({"method": method, "metric": metric, "mean": float(values.mean()), "ci_low": low, "ci_high": high,
+                    "std": float(values.std(ddof=1)) if values.size > 1 else float("nan"), "concepts": values.size,
+                    "note": "" if enough else too_few_concepts(values.size)})
+    return pd.DataFrame(out, columns=SUMMARY_COLUMNS)
 
 
-# ---- between methods ------------------------------------------------------------------------------------------
+# ---- between methods -----------------------------------------------------------------------------------------
 
 COMPARISON_COLUMNS = ["metric", "method_a", "method_b", "unit", "n", "mean_a", "mean_b", "mean_difference",
-                      "ci_low", "ci_high", "p_wilcoxon"]
+                      "ci_low", "ci_high", "p_value", "p_holm", "note"]
 
 
-def _wilcoxon_p(differences: np.ndarray) -> float:
-    from scipy.stats import wilcoxon
-
-    if np.allclose(differences, 0.0):
-        return 1.0  # identical scores: no evidence of any difference
-    return float(wilcoxon(differences).pvalue)
-
-
-def _difference_interval(differences: np.ndarray, strata: np.ndarray, rng, samples: int) -> tuple[float, float]:
-    """Bootstrap interval of the mean difference, units resampled within each stratum (concept). With one unit
-    per stratum (FID, KID: one number per concept) that would draw the same sample every time and give an interval
-    of zero width: the concepts themselves are resampled instead."""
-    if len(np.unique(strata)) == len(strata):
-        strata = np.zeros(len(strata))
-    groups = [np.flatnonzero(strata == s) for s in np.unique(strata)]
-    means = np.empty(samples)
-    for b in range(samples):
-        drawn = np.concatenate([g[rng.integers(0, len(g), len(g))] for g in groups])
-        means[b] = differences[drawn].mean()
-    return percentile_interval(means)
+def paired_t_p(differences: np.ndarray) -> float:
+    """Two-sided p of the paired t test that the differences have mean 0."""
+    mean, sd = float(differences.mean()), float(differences.std(ddof=1))
+    if sd == 0:
+        return 1.0 if mean == 0 else 0.0
+    statistic = mean / (sd / np.sqrt(differences.size))
+    return float(2 * stats.t.sf(abs(statistic), differences.size - 1))
 
 
-def paired_comparisons(scores: pd.DataFrame, metrics: pd.DataFrame, samples: int = BOOTSTRAP_SAMPLES,
-                       seed: int = 0) -> pd.DataFrame:
-    """Every pair of methods on every metric, paired by what they share.
+def paired_comparisons(metrics: pd.DataFrame, level: float = LEVEL) -> pd.DataFrame:
+    """Every pair of methods on every metric, paired by concept (rows: one per concept and method, seeds pooled).
 
-    `scores`: per-image rows (concept, method, metric, prompt, image, value) of the per-image metrics; they pair
-    by (concept, prompt, image), i.e. the same prompt and seed. `metrics`: the tidy per-concept rows; metrics
-    without per-image scores (FID, KID) pair by concept. With a `seed` column (training seeds, runs.pool_seeds)
-    the pairs are also of the same training seed. The reference is not a method and is left out.
+    The unit is the concept: each concept's difference a - b of its values (each the mean over its seeds and
+    images). The mean difference, its t interval and the paired t test's p over concepts; `p_holm` adjusts the
+    p-values of each metric's pairs (Holm). With fewer than MIN_CONCEPTS shared concepts: no interval, no p.
+    The reference is not a method and is left out.
     """
-    from conceptbench.runs import REFERENCE_METHOD
-    from conceptbench.scoring.registry import is_per_image
 
-    rng = np.random.default_rng(seed)
-    # An empty table (the reference's scores) read beside others leaves the column as objects.
-    scores = scores.astype({"value": np.float64})
-    methods = [m for m in dict.fromkeys(metrics["method"]) if m != REFERENCE_METHOD]
+    # The base model last, so that its pairs read "method - base model": each method's gain over the untrained one.
+    present = [m for m in dict.fromkeys(metrics["method"]) if m != REFERENCE_METHOD]
+    methods = [m for m in present if m != BASE_MODEL_METHOD] + [m for m in present if m == BASE_MODEL_METHOD]
     out = []
     for metric in dict.fromkeys(metrics["metric"]):
-        if is_per_image(metric) and not scores.empty:
-            unit, keys = "image", ["concept", *(["seed"] if "seed" in scores else []), "prompt", "image"]
-            table = scores[scores["metric"] == metric].pivot_table(index=keys, columns="method", values="value")
-        else:
-            unit, keys = "concept", ["concept", *(["seed"] if "seed" in metrics else [])]
-            table = metrics[metrics["metric"] == metric].pivot_table(index=keys, columns="method", values="value")
+        table = metrics[metrics["metric"] == metric].pivot_table(index="concept", columns="method", values="value")
+        rows = []
         for i, a in enumerate(methods):
             for b in methods[i + 1:]:
                 if a not in table or b not in table:
@@ -177,10 +177,14 @@ def paired_comparisons(scores: pd.DataFrame, metrics: pd.DataFrame, samples: int
                 if pair.empty:
                     continue
                 differences = (pair[a] - pair[b]).to_numpy(dtype=np.float64)
-                strata = pair.index.get_level_values("concept").to_numpy()
-                low, high = _difference_interval(differences, strata, rng, samples)
-                out.append({"metric": metric, "method_a": a, "method_b": b, "unit": unit, "n": len(pair),
-                            "mean_a": float(pair[a].mean()), "mean_b": float(pair[b].mean()),
-                            "mean_difference": float(differences.mean()), "ci_low": low, "ci_high": high,
-                            "p_wilcoxon": _wilcoxon_p(differences)})
+                enough = len(pair) >= MIN_CONCEPTS
+                low, high = t_interval(differences, level) if enough else (float("nan"), float("nan"))
+                rows.append({"metric": metric, "method_a": a, "method_b": b, "unit": "concept", "n": len(pair),
+                             "mean_a": float(pair[a].mean()), "mean_b": float(pair[b].mean()),
+                             "mean_difference": float(differences.mean()), "ci_low": low, "ci_high": high,
+                             "p_value": paired_t_p(differences) if enough else float("nan"),
+                             "note": "" if enough else too_few_concepts(len(pair))})
+        for row, adjusted in zip(rows, holm([r["p_value"] for r in rows])):
+            row["p_holm"] = float(adjusted)
+        out += rows
     return pd.DataFrame(out, columns=COMPARISON_COLUMNS)

@@ -50,7 +50,6 @@ class Plan:
         self.base_model_source = cfg["base_model"]
         self.resolution = cfg["resolution"]
         self.metrics = cfg["metrics"]
-        self.bootstrap_samples = cfg["bootstrap_samples"]
         self.plots = cfg["plots"]
 
     # ---- resources ------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import time
 import pandas as pd
 import pytest
 from workflow_helpers import (  # noqa: F401  (finished_default_run is a fixture)
+    REPO,
     TINY_ONLY_RULES,
     copy_workflow,
     default_config,
@@ -130,20 +131,44 @@ def test_metrics_table_has_every_concept_method_and_metric(finished_default_run)
     assert set(table.base_model) == {"builtin:world"}
     rows = set(zip(table.concept, table.method, table.metric))
     snapshots = [f"{m}@step{s}" for m, params in layout.methods.items() for s in params["eval_steps"]]
-    expected = {(c, m, metric) for c in layout.concepts for m in [*layout.methods, *snapshots, "reference"]
-                for metric in layout.metrics}
+    expected = {(c, m, metric) for c in layout.concepts
+                for m in [*layout.methods, *snapshots, "base_model", "reference"] for metric in layout.metrics}
     assert rows == expected, f"missing {sorted(expected - rows)}, unexpected {sorted(rows - expected)}"
     assert len(table) == len(expected), "duplicate rows"
     assert all(math.isfinite(v) for v in table.value)
-    # The per-image metrics (means) have their interval around the value; FID and KID of resampled sets are
-    # shifted by the repeated images, and the targets-vs-targets rows have no interval.
-    generated = table[~((table.method == "reference") & table.metric.str.startswith("image_"))
-                      & ~table.metric.str.contains("_fid_|_kid_")]
-    assert ((generated.ci_low <= generated.value + 1e-9) & (generated.value <= generated.ci_high + 1e-9)).all()
+    # No value outside its own interval. The per-image metrics (means) have one; FID and KID (one statistic of a
+    # set) and the reference's photos-against-themselves rows have none.
+    no_interval = (table.metric.str.contains("_fid_|_kid_")
+                   | ((table.method == "reference") & table.metric.str.startswith(("image_", "subject_"))))
+    assert table[no_interval].ci_low.isna().all() and table[no_interval].ci_high.isna().all()
+    generated = table[~no_interval]
+    assert ((generated.ci_low <= generated.value + 1e-12) & (generated.value <= generated.ci_high + 1e-12)).all()
+    summary = pd.read_csv(finished_default_run.workdir / "results" / "summary" / "summary.csv")
+    assert summary["concepts"].eq(2).all() and summary["ci_low"].isna().all()  # 2 concepts: no interval
+    assert summary["note"].eq("n = 2 concepts: no interval or test (at least 3 needed)").all()
+    comparisons = pd.read_csv(finished_default_run.workdir / "results" / "summary" / "comparisons.csv")
+    assert set(comparisons["unit"]) == {"concept"} and comparisons["p_value"].isna().all()
+    assert {b for b in comparisons["method_b"]} >= {"base_model"}  # every method's gain over the base model
     assert (table.n > 0).all()
     markdown = (finished_default_run.workdir / "results" / "summary" / "metrics.md").read_text()
-    for method in [*layout.methods, "reference"]:
+    for method in [*layout.methods, "base_model", "reference"]:
         assert f"| {method} |" in markdown
+
+
+README_RESULTS = ("<!-- the default run's results: python -m conceptbench.report.readme results/summary -->",
+                  "<!-- end of the default run's results -->")
+
+
+def test_the_readmes_results_are_what_the_default_run_produces(finished_default_run):
+    """The README's table of the default run is printed from a run's results/summary/, and this run's (on the CI
+    machine, from scratch) prints the same."""
+    from conceptbench.report.readme import readme_tables
+
+    text = (REPO / "README.md").read_text()
+    start, end = README_RESULTS
+    assert text.count(start) == 1 and text.count(end) == 1, "the README's results block is missing its markers"
+    block = text.split(start)[1].split(end)[0].strip()
+    assert block == readme_tables(finished_default_run.workdir / "results" / "summary").strip()
 
 
 def test_every_job_left_a_log_and_a_benchmark(finished_default_run):

@@ -93,6 +93,7 @@ SETTING_CASES = {
     "reserved method name": ({"methods.reference": {"type": "lora"}}, ["'reference'", "reserved", *_RESERVED]),
     "reserved method name baseline": ({"methods.baseline": {"type": "lora"}}, ["'baseline'", *_RESERVED]),
     "reserved method name targets": ({"methods.targets": {"type": "lora"}}, ["'targets'", *_RESERVED]),
+    "reserved method name base_model": ({"methods.base_model": {"type": "lora"}}, ["'base_model'", *_RESERVED]),
     "unknown method setting": ({"methods.lora.rnak": 8}, ["methods.lora", "rnak"]),
     # 'rank' is a setting of lora (so the schema, which has every type's settings, lets it through), not of dreambooth
     "setting of another method type": ({"methods.dreambooth.rank": 8},
@@ -124,7 +125,7 @@ SETTING_CASES = {
     "eval step past the last step": ({"methods.lora.eval_steps": [150, 300]}, ["methods.lora", "eval_steps [300]"]),
     "resources of a misspelt rule": ({"resources.trian": {"runtime": 60}}, ["resources.trian", "no rule"]),
     "unknown resource": ({"resources.train": {"cpus": 4}}, ["resources.train", "cpus"]),
-    "too few bootstrap samples": ({"bootstrap_samples": 10}, ["bootstrap_samples"]),
+    "bootstrap_samples, no longer a setting": ({"bootstrap_samples": 1000}, ["bootstrap_samples", "unexpected"]),
     "unknown error bars": ({"plots.error_bars": "iqr"}, ["plots.error_bars"]),
     "unknown device": ({"device": "tpu"}, ["device"]),
     "unknown baseline phrase": ({"generation.baseline_phrase": "none"}, ["generation.baseline_phrase"]),

@@ -104,18 +104,22 @@ def test_metrics_markdown(tidy):
 
 
 def test_metrics_markdown_with_intervals(tidy):
-    from conceptbench.scoring.uncertainty import method_summary
+    from conceptbench.scoring.uncertainty import method_summary, t_interval
 
     with_ci = tidy.assign(ci_low=tidy["value"] - 0.01, ci_high=tidy["value"] + 0.01)
     lines = metrics_markdown(with_ci, method_summary(with_ci)).strip().splitlines()
     body = lines[2:]
     assert [line.split("|")[1].strip() for line in body] == METHODS + ["reference"]
-    # Reference values are the same in both concepts, so only the within-concept noise (+-0.01 each) is left,
-    # averaged over two concepts: +-0.01 / sqrt(2).
-    cell = lines[-1].split("|")[2].strip()
+    # Two concepts: too few for an interval, so each cell is the mean alone.
+    assert lines[-1].split("|")[2].strip() == "0.900"
+    # A third concept: the t interval over the three concepts' values.
+    third = with_ci[with_ci["concept"] == with_ci["concept"].iloc[0]].assign(concept="c_third")
+    third.loc[third["method"] == "reference", "value"] = 0.96
+    three = pd.concat([with_ci, third])
+    cell = metrics_markdown(three, method_summary(three)).strip().splitlines()[-1].split("|")[2].strip()
     mean, low, high = (float(x) for x in cell.replace("[", "").replace("]", "").replace(",", "").split())
-    assert mean == 0.9 and low == pytest.approx(0.9 - 0.01 / 2**0.5, abs=0.002)
-    assert high == pytest.approx(0.9 + 0.01 / 2**0.5, abs=0.002)
+    expected = t_interval([0.9, 0.9, 0.96])
+    assert mean == 0.92 and (low, high) == pytest.approx(expected, abs=0.0051)
 
 
 def test_tradeoff_plot_draws_each_methods_path_in_step_order(tidy, tmp_path):

@@ -1,5 +1,5 @@
 """The metrics rule's job (conceptbench.scoring.job) on feature files written like the features rules write them:
-its rows are those of the scoring functions on the same features, with the intervals of the same draws."""
+its rows are those of the scoring functions on the same features, with each run's t interval over its images."""
 
 from types import SimpleNamespace
 
@@ -9,15 +9,14 @@ import pytest
 
 from conceptbench.scoring.feature_files import save_features
 from conceptbench.scoring.job import ROW_COLUMNS, SCORE_COLUMNS, score_concept, write_tables
-from conceptbench.scoring.replicates import concept_method_replicates, reference_replicates
+from conceptbench.scoring.registry import family_of
 from conceptbench.scoring.rows import concept_method_metrics, per_image_scores, reference_metrics
-from conceptbench.scoring.uncertainty import draw_rows, with_intervals
+from conceptbench.scoring.uncertainty import run_interval
 
 EXTRACTORS = ["clip", "inception"]
 PROMPTS = ["ctx_a", "ctx_b"]
 METRICS = ["image_similarity_clip", "prompt_similarity_clip", "image_kid_inception", "prompt_fid_inception",
            "text_alignment_clip"]
-SAMPLES = 200
 
 
 def _extractor(kind):
@@ -52,12 +51,18 @@ def files(tmp_path):
 
 def _common(files):
     return dict(concept="dog1", extractors=EXTRACTORS, metrics=METRICS, context_ids=PROMPTS,
-                target_files=files["targets"], baseline_files=files["baselines"], text_files=files["text"],
-                bootstrap_samples=SAMPLES)
+                target_files=files["targets"], baseline_files=files["baselines"], text_files=files["text"])
 
 
 def _sets(feats, group, key):
     return {e: feats[e][group][key] for e in EXTRACTORS}
+
+
+def _image_interval(scores: list[dict], metric: str, pooled: bool) -> tuple[float, float]:
+    """A run's interval recomputed from its per-image score rows."""
+    rows = [s for s in scores if s["metric"] == metric]
+    sets = {p: np.array([s["value"] for s in rows if s["prompt"] == p]) for p in dict.fromkeys(s["prompt"] for s in rows)}
+    return run_interval(sets, pooled)
 
 
 def test_a_methods_rows_are_the_scoring_functions_with_their_intervals(files):
@@ -70,20 +75,23 @@ def test_a_methods_rows_are_the_scoring_functions_with_their_intervals(files):
     for name, prefix in [("lora", ""), ("lora@step5", "step5/")]:
         plain = _sets(f, "images", f"{prefix}plain")
         context = {e: {p: f[e]["images"][f"{prefix}{p}"] for p in PROMPTS} for e in EXTRACTORS}
-        found = concept_method_metrics("dog1", name, plain, targets, context, compare, text, METRICS)
-        sizes = {"plain": 3, **{p: 3 for p in PROMPTS}}
-        drawn = draw_rows(np.random.default_rng(0), sizes, SAMPLES)
-        expected += with_intervals(found, concept_method_replicates(plain, targets, context, compare, text, METRICS,
-                                                                    drawn))
+        expected += concept_method_metrics("dog1", name, plain, targets, context, compare, text, METRICS)
         if name == "lora":
             expected_scores = per_image_scores("dog1", name, plain, targets, context, compare, text, METRICS)
-    assert rows == expected
+    assert [{k: r[k] for k in expected[0]} for r in rows] == expected
     assert [r["method"] for r in rows] == ["lora"] * len(METRICS) + ["lora@step5"] * len(METRICS)
     assert scores == expected_scores and {s["method"] for s in scores} == {"lora"}  # final artifact only
-    assert all(r["ci_low"] <= r["ci_high"] for r in rows)
+    for row in rows[:len(METRICS)]:
+        family, _ = family_of(row["metric"])
+        if family.image_scores is None:  # FID, KID: one statistic of a set, no interval of duplicated images
+            assert np.isnan(row["ci_low"]) and np.isnan(row["ci_high"])
+        else:  # the t interval over the images, around the value
+            interval = _image_interval(scores, row["metric"], family.pooled)
+            assert (row["ci_low"], row["ci_high"]) == pytest.approx(interval)
+            assert row["ci_low"] <= row["value"] <= row["ci_high"]
 
 
-def test_the_reference_compares_the_base_models_halves_and_the_photos(files):
+def test_the_reference_compares_the_base_models_halves_and_the_photos_and_scores_the_base_model(files):
     rows, scores = score_concept(method="_reference", reference=True, **_common(files))
     f = files["feats"]
     half = {h: {e: {p: f[e]["baselines"][f"{p}/{h}"] for p in PROMPTS} for e in EXTRACTORS} for h in "ab"}
@@ -91,14 +99,21 @@ def test_the_reference_compares_the_base_models_halves_and_the_photos(files):
     targets = _sets(f, "targets", "targets")
     found = reference_metrics("dog1", targets, half["a"], half["b"], METRICS, text_feats={"clip": f["text"]},
                               baseline_plain=plain)
-    drawn = draw_rows(np.random.default_rng(0), {"plain": 3, **{p: 3 for p in PROMPTS}}, SAMPLES)
-    expected = with_intervals(found, reference_replicates(half["a"], half["b"], METRICS, drawn,
-                                                          text_feats={"clip": f["text"]}, baseline_plain=plain))
-    pd.testing.assert_frame_equal(pd.DataFrame(rows), pd.DataFrame(expected))  # NaN intervals compare equal here
-    assert scores == [] and {r["method"] for r in rows} == {"reference"}
-    by_metric = {r["metric"]: r for r in rows}
-    assert np.isnan(by_metric["image_similarity_clip"]["ci_low"])  # the photos themselves: nothing resampled
-    assert np.isfinite(by_metric["prompt_similarity_clip"]["ci_low"])
+    reference = [r for r in rows if r["method"] == "reference"]
+    assert [{k: r[k] for k in found[0]} for r in reference] == found
+    by_metric = {r["metric"]: r for r in reference}
+    assert np.isnan(by_metric["image_similarity_clip"]["ci_low"])  # the photos themselves: nothing generated
+    assert by_metric["prompt_similarity_clip"]["ci_low"] <= by_metric["prompt_similarity_clip"]["value"] \
+        <= by_metric["prompt_similarity_clip"]["ci_high"]
+    # The untrained base model, scored like a method from its own images (half a) against half b.
+    base = [r for r in rows if r["method"] == "base_model"]
+    as_method = concept_method_metrics("dog1", "base_model", plain, targets, half["a"], half["b"],
+                                       {"clip": f["text"]}, METRICS)
+    assert [{k: r[k] for k in as_method[0]} for r in base] == as_method
+    base_by_metric = {r["metric"]: r for r in base}
+    assert base_by_metric["prompt_similarity_clip"]["value"] == by_metric["prompt_similarity_clip"]["value"]
+    assert np.isfinite(base_by_metric["image_similarity_clip"]["ci_low"])  # generated images: an interval
+    assert scores == []
 
 
 def test_the_tables_have_the_workflows_columns(files, tmp_path):

@@ -1,124 +1,148 @@
+"""The statistics (conceptbench.scoring.uncertainty): t intervals at each level of the nested design, the summary
+and the comparisons over concepts, Holm's adjustment, and "no interval" where there are too few concepts."""
+
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
-from conceptbench.scoring.rows import concept_method_metrics
 from conceptbench.scoring.uncertainty import (
+    MIN_CONCEPTS,
+    holm,
+    method_rows,
     method_summary,
     paired_comparisons,
-    percentile_interval,
-    resample_images,
-    resample_prompts,
-    with_bootstrap_intervals,
+    paired_t_p,
+    run_interval,
+    seed_means,
+    t_interval,
 )
 
-
-def test_resampling_draws_the_same_images_for_every_extractor():
-    rng = np.random.default_rng(0)
-    feats = {"clip": np.arange(10.0)[:, None] * [1, 1], "dino": np.arange(10.0)[:, None] * [2, 2, 2]}
-    drawn = resample_images(rng, feats)
-    assert np.array_equal(drawn["clip"][:, 0] * 2, drawn["dino"][:, 0])
-    assert len(set(drawn["clip"][:, 0])) < 10  # with replacement: 10 draws of 10 almost surely repeat one
-    per_prompt = resample_prompts(rng, {"clip": {"p": feats["clip"]}, "dino": {"p": feats["dino"]}})
-    assert np.array_equal(per_prompt["clip"]["p"][:, 0] * 2, per_prompt["dino"]["p"][:, 0])
+# ---- a run: the t interval over its images -------------------------------------------------------------------
 
 
-def test_bootstrap_intervals_cover_the_true_value_at_about_the_nominal_rate():
-    """Image similarity of n = 20 generated images to fixed targets, 200 times: the 95% intervals must contain the
-    true (population) similarity about 95% of the time."""
-    rng = np.random.default_rng(0)
-    d, n = 6, 20
-    targets = {"clip": rng.normal(size=(5, d))}
-    mu = np.full(d, 0.4)
-
-    def similarity(images):
-        rows = concept_method_metrics("c", "m", {"clip": images}, targets, {}, {}, None, ["image_similarity_clip"])
-        return rows
-
-    population = rng.normal(mu, 1.0, size=(200_000, d))
-    truth = similarity(population)[0]["value"]
-    covered = 0
-    trials = 200
-    for t in range(trials):
-        images = rng.normal(mu, 1.0, size=(n, d))
-        rows = with_bootstrap_intervals(similarity(images),
-                                        lambda r: similarity(resample_images(r, {"clip": images})["clip"]),
-                                        samples=300, seed=t)
-        covered += rows[0]["ci_low"] <= truth <= rows[0]["ci_high"]
-    assert 0.88 <= covered / trials <= 0.99, f"coverage {covered / trials:.2f}"
+def test_a_runs_interval_over_one_set_is_students_t():
+    values = np.array([0.2, 0.5, 0.4, 0.9, 0.3])
+    half = stats.t.ppf(0.975, 4) * values.std(ddof=1) / np.sqrt(5)
+    assert run_interval({"plain": values}, pooled=False) == pytest.approx((values.mean() - half, values.mean() + half))
+    assert run_interval({"plain": values}, pooled=False) == pytest.approx(t_interval(values))
 
 
-def test_fixed_metrics_get_no_interval():
-    rows = [{"metric": "image_fid_inception", "value": 3.0}, {"metric": "prompt_fid_inception", "value": 1.0}]
-    out = with_bootstrap_intervals(rows, lambda rng: [{"metric": r["metric"], "value": rng.normal()} for r in rows],
-                                   samples=200, fixed=lambda m: m.startswith("image_"))
-    assert np.isnan(out[0]["ci_low"]) and np.isnan(out[0]["ci_high"])
-    assert out[1]["ci_low"] < 0 < out[1]["ci_high"]
-    assert percentile_interval([]) != percentile_interval([])  # NaN interval when there is nothing to resample
+def test_a_runs_interval_over_prompts_weights_them_as_the_metric_does():
+    rng = np.random.default_rng(3)
+    sets = {"a": rng.normal(0.2, 0.1, 5), "b": rng.normal(0.8, 0.3, 10)}
+    low, high = run_interval(sets, pooled=False)
+    means = np.mean([v.mean() for v in sets.values()])  # the mean of the prompts' means
+    assert low < means < high and (low + high) / 2 == pytest.approx(means)
+    variance = sum(v.var(ddof=1) / len(v) for v in sets.values()) / 4
+    parts = [v.var(ddof=1) / len(v) / 4 for v in sets.values()]
+    df = variance ** 2 / sum(p ** 2 / (len(v) - 1) for p, v in zip(parts, sets.values()))  # Welch-Satterthwaite
+    assert high - means == pytest.approx(stats.t.ppf(0.975, df) * np.sqrt(variance))
+    pooled = run_interval(sets, pooled=True)  # the mean over all 15 images
+    assert (pooled[0] + pooled[1]) / 2 == pytest.approx(np.concatenate(list(sets.values())).mean())
 
 
-def _tidy(values: dict[tuple[str, str], float], ci: float = 0.05) -> pd.DataFrame:
-    return pd.DataFrame([{"concept": c, "method": m, "metric": "image_kid_inception", "value": v, "n": 5,
-                          "ci_low": v - ci, "ci_high": v + ci} for (c, m), v in values.items()])
+def test_a_run_without_spread_has_a_zero_width_interval_and_one_image_none():
+    assert run_interval({"p": np.ones(5)}, pooled=True) == (1.0, 1.0)  # every image a hit: the value itself
+    assert all(np.isnan(run_interval({"p": np.ones(5), "q": np.ones(1)}, pooled=True)))
 
 
-def test_method_summary_over_concepts_and_of_one_concept():
-    many = _tidy({(f"c{i}", "lora"): 0.1 * i for i in range(8)})
-    row = method_summary(many).iloc[0]
-    assert row["mean"] == pytest.approx(0.35) and row["concepts"] == 8
-    assert row["ci_low"] < row["mean"] < row["ci_high"]
-    assert row["std"] == pytest.approx(np.std([0.1 * i for i in range(8)], ddof=1))
-    # The within-concept noise widens the interval over concepts.
-    noisier = method_summary(_tidy({(f"c{i}", "lora"): 0.1 * i for i in range(8)}, ci=0.5)).iloc[0]
-    assert noisier["ci_high"] - noisier["ci_low"] > row["ci_high"] - row["ci_low"]
-    one = method_summary(_tidy({("c0", "lora"): 0.2})).iloc[0]
-    assert (one["ci_low"], one["ci_high"]) == pytest.approx((0.15, 0.25)) and np.isnan(one["std"])
+# ---- Holm and the paired t test ------------------------------------------------------------------------------
 
 
-def _scores(method: str, values: np.ndarray) -> pd.DataFrame:
-    concepts, images = values.shape
-    return pd.DataFrame([{"concept": f"c{c}", "method": method, "metric": "image_similarity_clip", "prompt": "plain",
-                          "image": i, "value": values[c, i]} for c in range(concepts) for i in range(images)])
+def test_holm_adjusts_step_down_and_keeps_the_order():
+    # Holm (1979)'s rule: the k-th smallest of m p-values times (m - k + 1), made monotone, capped at 1.
+    assert holm([0.01, 0.04, 0.03, 0.2]) == pytest.approx([0.04, 0.09, 0.09, 0.2])
+    assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+    adjusted = holm([0.02, np.nan, 0.01])
+    assert np.isnan(adjusted[1]) and adjusted[[0, 2]] == pytest.approx([0.02, 0.02])
 
 
-def test_paired_comparisons_pair_images_by_seed_and_distances_by_concept():
+def test_the_paired_t_test_is_scipys():
+    differences = np.array([0.3, -0.1, 0.25, 0.4, 0.05])
+    assert paired_t_p(differences) == pytest.approx(stats.ttest_1samp(differences, 0).pvalue)
+    assert paired_t_p(np.zeros(4)) == 1.0 and paired_t_p(np.full(4, 0.2)) == 0.0
+
+
+# ---- over seeds, then concepts -------------------------------------------------------------------------------
+
+
+def _rows(method, concept, value, ci=(np.nan, np.nan), metric="image_similarity_clip", n=5):
+    return {"concept": concept, "method": method, "metric": metric, "value": value, "n": n,
+            "ci_low": ci[0], "ci_high": ci[1]}
+
+
+def test_seeds_pool_into_one_row_per_concept_with_their_spread():
+    table = pd.DataFrame([
+        _rows("lora", "dog", 0.50, (0.45, 0.55)), _rows("lora@seed1", "dog", 0.60), _rows("lora@seed2", "dog", 0.70),
+        _rows("lora@seed1@step50", "dog", 0.2), _rows("lora@step50", "dog", 0.4),
+        _rows("ti", "dog", 0.30, (0.25, 0.35)), _rows("reference", "dog", 0.9),
+    ])
+    rows = method_rows(table, {"lora": 0, "ti": 3}).set_index("method")
+    assert set(rows.index) == {"lora", "ti", "reference"}  # snapshots left to the trade-off plots
+    lora = rows.loc["lora"]
+    assert lora["value"] == pytest.approx(0.6) and lora["seeds"] == 3 and lora["n"] == 5
+    half = 4.302652729911275 * np.std([0.5, 0.6, 0.7], ddof=1) / np.sqrt(3)  # Student's t, 2 degrees of freedom
+    assert (lora["ci_low"], lora["ci_high"]) == pytest.approx((0.6 - half, 0.6 + half))
+    # One seed: the row as it was, its own within-run interval.
+    assert (rows.loc["ti", "value"], rows.loc["ti", "ci_low"], rows.loc["ti", "seeds"]) == (0.30, 0.25, 1)
+    steps = method_rows(table, {"lora": 0}, snapshots=True).set_index("method")
+    assert steps.loc["lora@step50", "value"] == pytest.approx(0.3)
+
+
+def test_seed_means_are_the_t_interval_over_seeds():
+    values = [0.5, 0.62, 0.41, 0.77]
+    rows = seed_means(pd.DataFrame([_rows("lora", "dog", v) for v in values]).assign(seed=range(4)))
+    assert (rows["ci_low"][0], rows["ci_high"][0]) == pytest.approx(t_interval(values))
+
+
+def _concepts(values: dict[str, list[float]], metric="image_similarity_clip") -> pd.DataFrame:
+    return pd.DataFrame([{"concept": f"c{i}", "method": m, "metric": metric, "value": v, "n": 5, "seeds": 1}
+                         for m, vs in values.items() for i, v in enumerate(vs)])
+
+
+def test_the_summary_is_the_t_interval_over_concepts():
+    values = [0.1 * i for i in range(8)]
+    row = method_summary(_concepts({"lora": values})).iloc[0]
+    assert row["mean"] == pytest.approx(0.35) and row["concepts"] == 8 and row["note"] == ""
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx(t_interval(values))
+    assert row["std"] == pytest.approx(np.std(values, ddof=1))
+
+
+def test_too_few_concepts_give_no_interval_and_say_so():
+    assert MIN_CONCEPTS == 3
+    row = method_summary(_concepts({"lora": [0.2, 0.4]})).iloc[0]
+    assert row["mean"] == pytest.approx(0.3) and np.isnan(row["ci_low"]) and np.isnan(row["ci_high"])
+    assert row["note"] == "n = 2 concepts: no interval or test (at least 3 needed)"
+    comparison = paired_comparisons(_concepts({"a": [0.2, 0.4], "b": [0.1, 0.1]})).iloc[0]
+    assert comparison["n"] == 2 and comparison["mean_difference"] == pytest.approx(0.2)
+    assert np.isnan(comparison[["ci_low", "ci_high", "p_value", "p_holm"]].astype(float)).all()
+    assert "n = 2 concepts" in comparison["note"]
+
+
+def test_comparisons_pair_concepts_and_adjust_over_each_metrics_pairs():
     rng = np.random.default_rng(1)
-    shared = rng.normal(0.5, 0.2, size=(3, 10))  # what the seed decides, the same for both methods
-    better = shared + 0.05 + rng.normal(0, 0.01, size=shared.shape)
-    empty = pd.DataFrame(columns=["concept", "method", "metric", "prompt", "image", "value"])  # the reference's
-    scores = pd.concat([_scores("lora", better), _scores("ti", shared), _scores("same", shared), empty])
-    scores["value"] = scores["value"].astype(object)  # as read back beside an empty CSV
-    per_concept = scores.groupby(["concept", "method", "metric"], as_index=False)["value"].mean().assign(n=10)
-    kid = _tidy({("c0", "lora"): 0.1, ("c1", "lora"): 0.2, ("c2", "lora"): 0.3,
-                 ("c0", "ti"): 0.2, ("c1", "ti"): 0.3, ("c2", "ti"): 0.4,
-                 ("c0", "same"): 0.2, ("c1", "same"): 0.3, ("c2", "same"): 0.4})
-    reference = pd.DataFrame([{"concept": "c0", "method": "reference", "metric": "image_kid_inception",
-                               "value": 0.0, "n": 5}])
-    result = paired_comparisons(scores, pd.concat([per_concept, kid, reference]), samples=500).set_index(
-        ["metric", "method_a", "method_b"])
-    sim = result.loc[("image_similarity_clip", "lora", "ti")]
-    # Paired, the 0.05 gain stands far outside its interval's noise although the seeds' spread (0.2) is larger.
-    assert sim["unit"] == "image" and sim["n"] == 30
-    assert sim["mean_difference"] == pytest.approx(0.05, abs=0.01)
-    assert 0 < sim["ci_low"] < sim["ci_high"] and sim["p_wilcoxon"] < 1e-4
-    tie = result.loc[("image_similarity_clip", "same", "ti")]
-    assert tie["mean_difference"] == 0 and tie["p_wilcoxon"] == 1.0
-    distance = result.loc[("image_kid_inception", "lora", "ti")]
-    assert distance["unit"] == "concept" and distance["n"] == 3
-    assert distance["mean_difference"] == pytest.approx(-0.1)
-    assert "reference" not in set(result.index.get_level_values("method_a")) | set(
-        result.index.get_level_values("method_b"))
-
-
-def test_a_comparison_with_one_number_per_concept_resamples_the_concepts():
-    """FID and KID pair concept by concept: their interval comes from resampling concepts, never of zero width."""
-    rows = [{"concept": f"c{c}", "method": m, "metric": "image_kid_inception", "value": v, "n": 5}
-            for c, (a, b) in enumerate([(1.0, 0.5), (2.0, 0.6), (0.4, 0.9), (1.5, 1.2)])
-            for m, v in (("a", a), ("b", b))]
-    comparison = paired_comparisons(pd.DataFrame(columns=["concept", "method", "metric", "prompt", "image", "value"]),
-                                    pd.DataFrame(rows), samples=2000).iloc[0]
-    differences = np.array([0.5, 1.4, -0.5, 0.3])
-    assert comparison["unit"] == "concept" and comparison["n"] == 4
-    assert comparison["mean_difference"] == pytest.approx(differences.mean())
-    assert differences.min() <= comparison["ci_low"] < comparison["mean_difference"] < comparison["ci_high"]
-    assert comparison["ci_high"] <= differences.max()
+    shared = rng.normal(0.5, 0.2, 6)  # what the concept decides, the same for every method
+    table = pd.concat([
+        _concepts({"lora": shared + 0.05 + rng.normal(0, 0.01, 6), "ti": shared, "same": shared,
+                   "base_model": shared - 0.3, "reference": shared + 0.4}),
+        _concepts({"lora": shared, "ti": shared + 1}, metric="image_kid_inception"),
+    ])
+    result = paired_comparisons(table).set_index(["metric", "method_a", "method_b"])
+    gain = result.loc[("image_similarity_clip", "lora", "ti")]
+    # Paired, the 0.05 gain stands outside its interval's noise although the concepts' spread (0.2) is larger.
+    assert gain["unit"] == "concept" and gain["n"] == 6 and gain["note"] == ""
+    differences = table.query("metric == 'image_similarity_clip' and method == 'lora'")["value"].to_numpy() - shared
+    assert gain["mean_difference"] == pytest.approx(differences.mean())
+    assert (gain["ci_low"], gain["ci_high"]) == pytest.approx(t_interval(differences))
+    assert gain["p_value"] == pytest.approx(paired_t_p(differences)) and gain["p_value"] < 1e-4
+    # The base model is every pair's second method (its pairs are each method's gain over it); no reference.
+    pairs = result.loc["image_similarity_clip"].index
+    assert {b for a, b in pairs if "base_model" in (a, b)} == {"base_model"}
+    assert not any("reference" in pair for pair in pairs)
+    assert result.loc[("image_similarity_clip", "lora", "base_model"), "mean_difference"] > 0.3
+    # Holm over the six pairs of this metric, not over every row of the table.
+    family = result.loc["image_similarity_clip"]
+    assert family["p_holm"].to_numpy() == pytest.approx(holm(family["p_value"].to_numpy()))
+    assert result.loc[("image_kid_inception", "lora", "ti"), "p_holm"] == result.loc[
+        ("image_kid_inception", "lora", "ti"), "p_value"]  # a family of one
