@@ -10,6 +10,7 @@ import pandas as pd
 from conceptbench.report.tables import check_tidy, method_order
 from conceptbench.runs import REFERENCE_METHOD
 from conceptbench.scoring.registry import biased_by_n, lower_is_better
+from conceptbench.scoring.uncertainty import MIN_CONCEPTS
 
 
 def _axis_label(metric: str) -> str:
@@ -107,8 +108,9 @@ def similarity_scatter(
     n_concepts = points["concept"].nunique()
     ax.set_xlabel(_axis_label(x_metric))
     ax.set_ylabel(_axis_label(y_metric))
-    ax.set_title(f"{title}\nmean over {n_concepts} concept{'s' if n_concepts != 1 else ''}, "
-                 f"bars: {ERROR_BARS[error_bars]}", fontsize=11)
+    bars = ERROR_BARS[error_bars] if error_bars != "ci" or n_concepts >= MIN_CONCEPTS else "none (too few concepts)"
+    ax.set_title(f"{title}\nmean over {n_concepts} concept{'s' if n_concepts != 1 else ''}, bars: {bars}",
+                 fontsize=11)
     ax.grid(True, alpha=0.3)
     ax.legend(title="method", fontsize=8, title_fontsize=9, loc="best", framealpha=0.85)
 
@@ -182,8 +184,9 @@ def tradeoff_plot(metrics: pd.DataFrame, x_metric: str, y_metric: str, paths: di
     n_concepts = sub["concept"].nunique()
     ax.set_xlabel(_axis_label(x_metric))
     ax.set_ylabel(_axis_label(y_metric))
+    bars = ERROR_BARS["ci"] if n_concepts >= MIN_CONCEPTS else "none (too few concepts)"
     ax.set_title(f"{title}\nmean over {n_concepts} concept{'s' if n_concepts != 1 else ''}, labels: training step, "
-                 "bars: 95% t interval over concepts", fontsize=11)
+                 f"bars: {bars}", fontsize=11)
     ax.grid(True, alpha=0.3)
     ax.legend(title="method", fontsize=8, title_fontsize=9, loc="best", framealpha=0.85)
     for path in out_paths:

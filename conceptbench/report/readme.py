@@ -3,7 +3,8 @@
     python -m conceptbench.report.readme results/summary
 
 The summary (every method, the untrained base model and the reference, mean over concepts with the interval when
-there are enough concepts for one) and each method's gain over the base model, for README_METRICS.
+there are enough concepts for one), each method's gain over the base model, for README_METRICS, and per concept
+whether it is new to the base model (report/summary.py, not_novel).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from conceptbench.report.tables import comparisons_markdown, summary_table
-from conceptbench.runs import BASE_MODEL_METHOD
+from conceptbench.report.summary import NOVELTY_METRICS, not_novel
+from conceptbench.report.tables import comparisons_markdown, number, summary_table
+from conceptbench.runs import BASE_MODEL_METHOD, REFERENCE_METHOD
 
 README_METRICS = ("image_similarity_clip", "image_similarity_dino", "image_kid_inception", "prompt_similarity_clip",
                   "prompt_kid_inception", "class_accuracy_oracle", "context_accuracy_oracle")
@@ -27,7 +29,24 @@ def readme_tables(summary_dir: str | Path, metrics=README_METRICS) -> str:
     summary = summary[summary["metric"].isin(metrics)]
     gains = comparisons[comparisons["metric"].isin(metrics) & (comparisons["method_b"] == BASE_MODEL_METHOD)]
     return (summary_table(summary, list(metrics)) + "\nEach method's gain over the untrained base model (paired by "
-            "concept):\n\n" + comparisons_markdown(gains))
+            "concept):\n\n" + comparisons_markdown(gains) + "\nIs each concept new to the base model?\n\n"
+            + novelty_table(pd.read_csv(summary_dir / "metrics.csv")))
+
+
+def novelty_table(table: pd.DataFrame) -> str:
+    """Per concept and novelty metric: the base model's value with its interval, the photos' own level, and whether
+    the base model reaches it (not new)."""
+    rows = table[table["metric"].isin(NOVELTY_METRICS) & table["method"].isin([BASE_MODEL_METHOD, REFERENCE_METHOD])]
+    flagged = not_novel(rows)
+    lines = ["| concept | metric | base model [95% CI] | photos vs photos | new to the base model |",
+             "|---|---|---|---|---|"]
+    for (concept, metric), group in rows.groupby(["concept", "metric"], sort=False):
+        base = group[group["method"] == BASE_MODEL_METHOD].iloc[0]
+        reference = group[group["method"] == REFERENCE_METHOD].iloc[0]
+        new = "no" if metric in flagged.get(concept, []) else "yes"
+        lines.append(f"| {concept} | {metric} | {number(base['value'])} [{number(base['ci_low'])}, "
+                     f"{number(base['ci_high'])}] | {number(reference['value'])} | {new} |")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:

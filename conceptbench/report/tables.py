@@ -36,6 +36,11 @@ def _decimals(value: float, significant: int = 3) -> int:
     return max(significant - 1 - int(np.floor(np.log10(abs(value)))), 0)
 
 
+def number(value: float) -> str:
+    """A value to 3 significant digits, as every table shows it."""
+    return f"{value:.{_decimals(value)}f}"
+
+
 def _cell(values: pd.Series) -> str:
     values = values.dropna()
     if values.empty:
