@@ -30,7 +30,11 @@ try:
     # jobs' params and inputs, and a finished run moved or copied elsewhere would re-run from scratch.
     PLAN = Plan(config, Path("."))
 except (ConfigError, ConfigFileError, ValueError) as error:
-    raise WorkflowError(f"config problem (fix it in your config file):\n{error}") from None
+    # Say where the settings came from: the file(s), and any --config values (which override them).
+    files = ", ".join(map(str, workflow.overwrite_configfiles)) or DEFAULT_CONFIG_FILE
+    given = workflow.config_settings.overwrite_config
+    where = f"{files}, or the --config values {sorted(given)}" if given else files
+    raise WorkflowError(f"config problem (fix it in {where}):\n{error}") from None
 
 ENV = "../envs/conceptbench.yaml"
 

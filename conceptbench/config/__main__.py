@@ -16,7 +16,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config_file(args[0], args[1] if len(args) > 1 else ".")
     except ConfigError as exc:
-        print(f"config problem in {args[0]}:\n{exc}", file=sys.stderr)
+        print(f"config problem:\n{exc}", file=sys.stderr)
         return 1
     print(f"{args[0]}: ok ({len(config['_concepts'])} concepts, {len(config['methods'])} methods)")
     return 0

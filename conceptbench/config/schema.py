@@ -8,6 +8,7 @@ adding a method type or a metric touches its own module only:
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 
 import yaml
@@ -30,10 +31,37 @@ def config_schema() -> dict:
     return schema
 
 
-def schema_errors(config: dict) -> list[str]:
+# YAML 1.1 (PyYAML, and so Snakemake's --configfile) reads an exponent without a decimal point as text: 7e-3 is a
+# string, 7.0e-3 a number.
+_EXPONENT_WITHOUT_POINT = re.compile(r"[-+]?[0-9]+[eE][-+]?[0-9]+")
+
+
+def _strict_validator():
+    """Draft 2020-12, except that an integer is a whole number written as one: JSON Schema counts 32.0 as an
+    integer, and a job then fails on it after Snakemake has deleted the old output."""
     import jsonschema
 
-    validator = jsonschema.Draft202012Validator(config_schema())
+    def is_integer(checker, instance) -> bool:
+        return isinstance(instance, int) and not isinstance(instance, bool)
+
+    checker = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", is_integer)
+    return jsonschema.validators.extend(jsonschema.Draft202012Validator, type_checker=checker)
+
+
+def _type_hint(error) -> str:
+    """Why a value a user meant as a number is not one of the wanted type."""
+    wanted = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
+    if isinstance(error.instance, float) and "integer" in wanted:
+        return f"; write a whole number without a decimal point ({int(error.instance)}, not {error.instance})" \
+            if error.instance.is_integer() else "; it must be a whole number"
+    if isinstance(error.instance, str) and _EXPONENT_WITHOUT_POINT.fullmatch(error.instance):
+        mantissa, _, exponent = error.instance.lower().partition("e")
+        return (f"; YAML reads a number with an exponent but no decimal point as text: write {mantissa}.0e{exponent}")
+    return ""
+
+
+def schema_errors(config: dict) -> list[str]:
+    validator = _strict_validator()(config_schema())
     messages = []
     for error in sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path)):
         key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
@@ -51,6 +79,8 @@ def schema_errors(config: dict) -> list[str]:
             messages.append(f"{key}: {error.instance!r} is not allowed: {error.schema['description']}")
         elif error.validator == "additionalProperties":
             messages.append(f"{key}: {error.message}; remove it or fix its spelling (see {SCHEMA_PATH.name})")
+        elif error.validator == "type":
+            messages.append(f"{key}: {error.message}{_type_hint(error)}")
         else:
             messages.append(f"{key}: {error.message}")
     return messages

@@ -120,10 +120,14 @@ def resolve_concepts(config: dict, base_dir: Path) -> tuple[dict[str, Concept], 
 
 
 def load_config_file(path: str | Path, base_dir: str | Path | None = None) -> dict:
-    """Read (strictly: see config_file.py) and check a config file, as the workflow does at start-up."""
+    """Read (strictly: see reading.py) and check a config file, as the workflow does at start-up; every problem
+    names the file."""
     path = Path(path)
     try:
         raw = read_config_file(path)
     except ConfigFileError as exc:
         raise ConfigError(str(exc)) from None
-    return validate_config(raw, base_dir if base_dir is not None else path.parent)
+    try:
+        return validate_config(raw, base_dir if base_dir is not None else path.parent)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None

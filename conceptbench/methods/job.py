@@ -22,6 +22,7 @@ import torch
 from PIL import Image
 
 from conceptbench.diffusion.pipelines import load_pipeline, model_identity
+from conceptbench.diffusion.sources import resolve
 from conceptbench.inputs.concepts import list_image_files
 from conceptbench.methods import get_method
 from conceptbench.methods.training import TrainingConfig, fingerprint, peak_memory_mb, run_training, write_loss_log
@@ -96,6 +97,11 @@ def read_image_folder(folder: str | Path) -> list[Image.Image]:
     return [Image.open(p).convert("RGB") for p in paths]
 
 
+def file_digests(folder: str | Path) -> list[str]:
+    """sha256 of each image of a folder (targets, class images), in file order."""
+    return [hashlib.sha256(path.read_bytes()).hexdigest() for path in list_image_files(folder)]
+
+
 def training_config(params: dict) -> TrainingConfig:
     fields = TrainingConfig.__dataclass_fields__
     return TrainingConfig(**{k: v for k, v in params.items() if k in fields})
@@ -110,13 +116,16 @@ def train_concept(*, base_model: str | Path, targets_dir: str | Path, class_imag
     method = get_method(params["type"])
     instance_images = read_image_folder(targets_dir)
     class_images = read_image_folder(class_images_dir) if method.uses_prior(params) else None
-    identity = model_identity(base_model) if Path(str(base_model)).is_dir() else {"hub_id": str(base_model)}
+    source = resolve(base_model)  # builtin:world: its committed folder, identified by content like any local model
+    identity = model_identity(source) if Path(source).is_dir() else {"hub_id": str(base_model)}
 
     versions = library_versions()
+    # Everything that shapes the artifact: a finished or saved state of another run is never reused for this one.
     run_id = fingerprint({
         "params": params, "method": method_name, "concept": concept_name, "class": class_noun,
-        "base_model": identity,
-        "targets": [hashlib.sha256(p.read_bytes()).hexdigest() for p in list_image_files(targets_dir)],
+        "base_model": identity.get("weights_sha256", identity.get("hub_id")),
+        "targets": file_digests(targets_dir),
+        "class_images": file_digests(class_images_dir) if class_images is not None else None,
         "device": device, "code": training_code_digest(), "versions": versions,
     })
     if restore_finished(out_dir, state_dir, run_id):

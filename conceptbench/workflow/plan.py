@@ -9,6 +9,7 @@ from __future__ import annotations
 from conceptbench.config.checks import RESOURCE_KEYS
 from conceptbench.config.validate import validate_config
 from conceptbench.diffusion.sources import BUILT_BY_THE_WORKFLOW, BUILTIN_TINY, BUILTIN_WORLD, weights_version
+from conceptbench.inputs.concepts import list_image_files
 from conceptbench.inputs.prompts import (
     PLAIN_ID,
     baseline_prompt,
@@ -136,8 +137,9 @@ class Plan:
     # ---- concepts and methods ------------------------------------------------------------------------------
 
     def concept_files(self, concept: str) -> list[str]:
-        """The files of a concept's folder: the inputs of its prepare_concept job."""
-        return sorted(str(p) for p in self.concepts[concept].folder.iterdir() if p.is_file())
+        """The photos of a concept's folder: the inputs of its prepare_concept job. Other files (concept.yaml, whose
+        class noun reaches the jobs as a param; .DS_Store, notes, editor backups) re-run nothing."""
+        return [str(p) for p in list_image_files(self.concepts[concept].folder)]
 
     def class_slug(self, concept: str) -> str:
         return self.concepts[concept].class_slug

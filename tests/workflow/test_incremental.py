@@ -246,3 +246,19 @@ def test_shared_intermediates_are_computed_once_whatever_the_methods(tmp_path, s
     assert plan.counts["class_images"] == plan.counts["baselines"] == K
     assert plan.counts["features_baselines"] == K
     assert plan.counts["prepare_concept"] == C + 1 and plan.counts["features_targets"] == C + 1
+
+
+def test_files_in_a_concept_folder_that_are_not_photos_re_run_nothing(run_dir, show):
+    """Finder's .DS_Store, a note or an editor's backup beside the photos: the concept's photos are its inputs,
+    nothing else is."""
+    folder = run_dir / "data" / "demo" / "blue_dog"
+    extras = [folder / ".DS_Store", folder / "notes.txt", folder / "01.png~"]
+    try:
+        for path in extras:
+            path.write_bytes(b"\0\1 not a photo")
+        plan = dry_run(run_dir)
+        show("files that are not photos in a concept folder", plan)
+        assert plan.nothing_to_do and not plan.jobs, plan.details()
+    finally:
+        for path in extras:
+            path.unlink(missing_ok=True)

@@ -50,6 +50,17 @@ def test_snakemake_stops_at_the_dry_run(tmp_path, case):
 
 
 @pytest.mark.workflow
+def test_a_bad_command_line_value_is_named_as_one(tmp_path):
+    """A whole number written as a float on the command line stops at start-up, and the message says that the
+    value came from --config (not only "fix it in your config file")."""
+    workdir = copy_workflow(tmp_path / "workflow")
+    run = dry_run(workdir, "--config", "resolution=32.0", check=False)
+    assert run.returncode != 0, run.output
+    assert_names(run.output, "fix it in config.yaml, or the --config values ['resolution']",
+                 "resolution: 32.0 is not of type 'integer'", "(32, not 32.0)")
+
+
+@pytest.mark.workflow
 def test_a_duplicate_key_in_a_configfile_preset_is_refused(tmp_path):
     workdir = copy_workflow(tmp_path / "workflow")
     raw = base_config(workdir)

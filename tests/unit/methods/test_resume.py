@@ -156,3 +156,40 @@ def test_a_run_killed_after_its_last_step_is_restored_not_retrained(tmp_path, ti
     assert changed.returncode == 0, changed.stderr
     assert "training lora" in changed.stdout and "earlier attempt" not in changed.stdout, changed.stdout
     assert (out / "loss.csv").read_bytes() != finished[Path("loss.csv")]
+
+
+def test_a_finished_training_is_reused_only_for_the_same_class_images_and_base_model(tmp_path, tiny_model,
+                                                                                     dog_targets):
+    """A retry restores a finished training only when every input is the same: the class images by content and the
+    base model by its weights, not only by name (a re-made class prior or rebuilt weights is another run)."""
+    from conceptbench.methods.job import train_concept
+
+    class_images = tmp_path / "class_images"
+    shutil.copytree(dog_targets, class_images)
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    params = method_params({"type": "lora", "steps": 2, "learning_rate": 1e-2, "prior_preservation": True})
+    out, state = tmp_path / "out", tmp_path / "state"
+    spec = dict(base_model=str(model), targets_dir=dog_targets, class_images_dir=class_images, concept_name="blue_dog",
+                class_noun="dog", method_name="lora", params=params, out_dir=out, state_dir=state)
+
+    def retry() -> str:
+        shutil.rmtree(out, ignore_errors=True)  # Snakemake's clean-up of a job it re-runs
+        lines: list[str] = []
+        train_concept(**spec, log=lines.append)
+        return "\n".join(lines)
+
+    retry()
+    assert "finished in an earlier attempt" in retry()  # nothing changed: restored
+    first = sorted(class_images.iterdir())[0]
+    first.write_bytes(sorted(dog_targets.iterdir())[1].read_bytes())  # other class images, same file names
+    assert "finished in an earlier attempt" not in retry()
+    assert "finished in an earlier attempt" in retry()
+    weights = next(model.rglob("unet/*.safetensors"))
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(weights)
+    name = next(iter(tensors))
+    tensors[name] = tensors[name] + 1e-3  # the same base model name, other weights
+    save_file(tensors, weights)
+    assert "finished in an earlier attempt" not in retry()
