@@ -13,6 +13,7 @@ rule features_targets:
         features=PLAN.feature_files("targets/{concept}"),
     params:
         sets={"targets": ""},
+        set_size=None,  # the concept's photos, however many
         sources=PLAN.extractor_sources(),
         device=PLAN.device,
         world_weights=PLAN.world_weights(),
@@ -37,6 +38,7 @@ rule features_images:
         features=PLAN.feature_files("images/{concept}/{method}"),
     params:
         sets=lambda wc: PLAN.image_feature_sets(wc.concept, wc.method),
+        set_size=PLAN.images_per_set(),
         sources=PLAN.extractor_sources(),
         device=PLAN.device,
         world_weights=PLAN.world_weights(),
@@ -63,6 +65,7 @@ rule features_baselines:
     params:
         sets=lambda wc: {f"{pid}/{h}": f"{pid}/{h}" for pid in PLAN.class_prompt_ids(wc.cls) for h in ("a", "b")},
         texts=lambda wc: PLAN.text_prompts(wc.cls),
+        set_size=PLAN.images_per_set(),
         sources=PLAN.extractor_sources(),
         device=PLAN.device,
         world_weights=PLAN.world_weights(),

@@ -14,6 +14,7 @@ rule metrics:
         eval_steps=lambda wc: [] if wc.method == REFERENCE_RUN else PLAN.eval_steps(wc.method),
         reference=lambda wc: wc.method == REFERENCE_RUN,
         oracle=lambda wc: PLAN.oracle_task(wc.concept),
+        set_size=PLAN.images_per_set(),
     log:
         "logs/metrics/{concept}/{method}.log",
     benchmark:

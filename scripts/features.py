@@ -11,7 +11,7 @@ from conceptbench.scoring.feature_files import save_features
 log = start_job(snakemake)
 p = snakemake.params
 root = Path(snakemake.input.images)
-images = {key: load_image_set(root / sub) for key, sub in p.sets.items()}
+images = {key: load_image_set(root / sub, p.set_size, made_by=root) for key, sub in p.sets.items()}
 text_outputs = list(snakemake.output.get("text") or [])  # features_baselines only, and only with a CLIP extractor
 for kind, out in zip(p.sources, snakemake.output.features):
     extractor = Extractor(kind, p.sources[kind], device=pick_device(p.device))

@@ -173,8 +173,16 @@ class Extractor:
         return out.float().cpu().numpy()
 
 
-def load_image_set(folder: str | Path) -> list[Image.Image]:
+def load_image_set(folder: str | Path, expected: int | None = None, made_by: str | Path | None = None
+                   ) -> list[Image.Image]:
+    """The images of a generated set (000.png, 001.png, ...); with `expected`, exactly that many, in order: a set
+    that lost an image would be embedded, and scored, at another n than its peers. `made_by`: the output folder of
+    the job that made the set, for the message."""
     paths = sorted(Path(folder).glob("*.png"))
     if not paths:
         raise FileNotFoundError(f"image set {folder} has no PNG images; re-run the rule that generates it")
+    if expected is not None and [p.name for p in paths] != [f"{i:03d}.png" for i in range(expected)]:
+        raise FileNotFoundError(f"image set {folder} has {len(paths)} images, not the {expected} (000.png to "
+                                f"{expected - 1:03d}.png) it was generated with: delete {made_by or folder} and "
+                                "re-run snakemake to regenerate it")
     return [Image.open(p).convert("RGB") for p in paths]

@@ -26,17 +26,29 @@ def save_features(path: str | Path, features: dict[str, np.ndarray], extractor) 
               metadata=metadata)
 
 
+def _unreadable(path, exc) -> ValueError:
+    return ValueError(f"{path}: cannot read this feature file ({exc}); it is truncated or not a feature file: "
+                      f"delete it and re-run snakemake, which re-makes it from its images")
+
+
 def load_features(path: str | Path) -> dict[str, np.ndarray]:
+    from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
-    return load_file(str(path))
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise _unreadable(path, exc) from None
 
 
 def features_metadata(path: str | Path) -> dict[str, str]:
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
-    with safe_open(str(path), framework="numpy") as handle:
-        return dict(handle.metadata() or {})
+    try:
+        with safe_open(str(path), framework="numpy") as handle:
+            return dict(handle.metadata() or {})
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise _unreadable(path, exc) from None
 
 
 def features_are_random(path: str | Path) -> bool:

@@ -18,8 +18,18 @@ ROW_COLUMNS = ["concept", "method", "metric", "value", "n", "ci_low", "ci_high"]
 SCORE_COLUMNS = ["concept", "method", "metric", "prompt", "image", "value"]
 
 
-def _per_extractor(extractors: Sequence[str], paths: Sequence[str]) -> dict:
-    return {e: load_features(path) for e, path in zip(extractors, paths)}
+def _per_extractor(extractors: Sequence[str], paths: Sequence[str], set_size: int | None = None) -> dict:
+    """Each extractor's feature file; with `set_size`, every set in it must have that many rows (one per image)."""
+    out = {}
+    for extractor, path in zip(extractors, paths):
+        out[extractor] = load_features(path)
+        sizes = {key: len(rows) for key, rows in out[extractor].items()}
+        wrong = {key: n for key, n in sizes.items() if set_size is not None and n != set_size}
+        if wrong:
+            raise ValueError(f"{path}: image sets {sorted(wrong)} have {sorted(set(wrong.values()))} rows, not the "
+                             f"{set_size} images per set the config generates: an image set lost images or the file is "
+                             "stale; delete it and the image folder it embeds, and re-run snakemake")
+    return out
 
 
 def with_intervals(rows: list[dict], run: RunFeatures, reference: bool = False) -> list[dict]:
@@ -39,18 +49,19 @@ def with_intervals(rows: list[dict], run: RunFeatures, reference: bool = False) 
 def score_concept(*, concept: str, method: str, extractors: Sequence[str], metrics: Sequence[str],
                   context_ids: Sequence[str], target_files: Sequence[str], baseline_files: Sequence[str],
                   text_files: Sequence[str], image_files: Sequence[str] = (), eval_steps: Sequence[int] = (),
-                  oracle: dict | None = None, reference: bool = False):
+                  oracle: dict | None = None, reference: bool = False, set_size: int | None = None):
     """(metric rows with intervals, per-image score rows) of one concept x run, or of its reference levels and the
     untrained base model (`reference`).
 
     A method's images are compared with the base model's seed half it does not share (registry.METHOD_BASELINE_HALF);
     the final artifact comes first, then each snapshot as `<method>@step<N>`. The per-image scores are the final
     artifact's only. The base model is scored like a method from its own images (the other half), so its prompt
-    axis is the reference's and its image axis says how far the untrained model is from the photos.
+    axis is the reference's and its image axis says how far the untrained model is from the photos. With
+    `set_size`, every generated set must have that many images (a set that lost one is not scored at another n).
     """
     extractors = list(extractors)
     targets = {e: f["targets"] for e, f in _per_extractor(extractors, target_files).items()}
-    baselines = _per_extractor(extractors, baseline_files)
+    baselines = _per_extractor(extractors, baseline_files, set_size)
     half = {h: {e: {pid: f[f"{pid}/{h}"] for pid in context_ids} for e, f in baselines.items()} for h in "ab"}
     text = {"clip": load_features(text_files[0])} if text_files else None
     task = None
@@ -66,7 +77,7 @@ def score_concept(*, concept: str, method: str, extractors: Sequence[str], metri
         base = method_run(plain, targets, half[first], half[second], text, task)
         return rows + with_intervals(run_rows(concept, BASE_MODEL_METHOD, base, metrics), base), []
 
-    images = _per_extractor(extractors, image_files)
+    images = _per_extractor(extractors, image_files, set_size)
     rows, scores = [], []
     for name, step in [(method, None), *((snapshot_name(method, s), s) for s in eval_steps)]:
         plain = {e: f[feature_key("plain", step)] for e, f in images.items()}

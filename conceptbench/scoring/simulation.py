@@ -47,8 +47,9 @@ def coverage(concepts: int, seeds: int, images: int, replicates: int = 2000, spr
              methods: int = 3, level: float = 0.95, seed: int = 0) -> dict[str, float]:
     """Over `replicates` simulated studies in which every method has mean 0.5: the share of intervals that cover
     their truth (a run's expected score, on one prompt and averaged over prompts; a concept's expected value over
-    seeds; the method's mean; a difference of two methods' means), the share of pairs whose paired t test rejects at 1 - level, and the share of studies in
-    which any Holm-adjusted p of a metric's pairs does (the family-wise error). NaN where nothing is printed."""
+    seeds; the method's mean; a difference of two methods' means), the share of pairs whose paired t test rejects
+    at 1 - level, and the share of studies in which any Holm-adjusted p of a metric's pairs does (the family-wise
+    error). NaN where nothing is printed."""
     rng = np.random.default_rng(seed)
     alpha = 1 - level
     found = {key: [] for key in ("run", "run_prompts", "concept", "method", "difference", "rejection", "familywise")}

@@ -183,6 +183,10 @@ class Plan:
         return {"steps": g["steps"], "guidance_scale": g["guidance_scale"], "scheduler": g["scheduler"],
                 "batch_size": g["batch_size"], "resolution": self.cfg["resolution"]}
 
+    def images_per_set(self) -> int:
+        """The images of every generated set (one per seed): what the features and metrics jobs check they read."""
+        return self.cfg["generation"]["num_images"]
+
     def _seeds(self, offset: int = 0) -> list[int]:
         first = self.cfg["generation"]["seed"] + offset
         return list(range(first, first + self.cfg["generation"]["num_images"]))

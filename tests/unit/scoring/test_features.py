@@ -42,3 +42,18 @@ def test_the_world_dino_sees_the_whole_image():
     photo, framed = _photo_and_framed_copy()
     a, b = world.embed_images([photo, framed])
     assert not np.allclose(a, b, atol=1e-4)
+
+
+def test_an_image_set_that_lost_an_image_is_named(tmp_path):
+    from PIL import Image
+
+    from conceptbench.scoring.extractors import load_image_set
+
+    folder = tmp_path / "images" / "blue_dog" / "lora" / "plain"
+    folder.mkdir(parents=True)
+    for i in range(3):
+        Image.new("RGB", (8, 8), (i, 0, 0)).save(folder / f"{i:03d}.png")
+    assert len(load_image_set(folder, expected=3)) == 3
+    (folder / "001.png").unlink()
+    with pytest.raises(FileNotFoundError, match=r"has 2 images, not the 3 \(000.png to 002.png\).*delete .*lora and"):
+        load_image_set(folder, expected=3, made_by=folder.parent)

@@ -1,6 +1,7 @@
 """The metrics rule's job (conceptbench.scoring.job) on feature files written like the features rules write them:
 its rows are those of the scoring functions on the same features, with each run's t interval over its images."""
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -124,3 +125,23 @@ def test_the_tables_have_the_workflows_columns(files, tmp_path):
     assert list(per_image.columns) == SCORE_COLUMNS and len(per_image) == len(scores)
     write_tables([], [], tmp_path / "e.csv", tmp_path / "f.csv")  # a run without rows still writes its headers
     assert list(pd.read_csv(tmp_path / "e.csv").columns) == ROW_COLUMNS
+
+
+def test_a_set_that_lost_images_is_named_not_scored(files):
+    """A generated image deleted after its set was embedded anew: that set has 2 rows where every set has 3; the
+    job names the file and how to re-make it instead of scoring FID at another n."""
+    rows, _ = score_concept(method="lora", image_files=files["images"], set_size=3, **_common(files))
+    assert len(rows) == len(METRICS)
+    features = dict(files["feats"]["clip"]["images"])
+    features["ctx_a"] = features["ctx_a"][:2]
+    save_features(files["images"][0], features, _extractor("clip"))
+    with pytest.raises(ValueError, match=r"clip/images\.safetensors: image sets \['ctx_a'\] have \[2\] rows, not "
+                                         r"the 3 images per set"):
+        score_concept(method="lora", image_files=files["images"], set_size=3, **_common(files))
+
+
+def test_a_truncated_feature_file_is_named_with_the_fix(files):
+    path = Path(files["images"][0])
+    path.write_bytes(path.read_bytes()[:40])
+    with pytest.raises(ValueError, match=f"{path}: cannot read this feature file .* delete it and re-run snakemake"):
+        score_concept(method="lora", image_files=files["images"], **_common(files))
