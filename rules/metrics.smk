@@ -36,9 +36,9 @@ rule aggregate:
         tables=PLAN.metric_tables(),
     output:
         table=report("results/summary/metrics.csv", caption="../report/metrics.rst", category="Tables"),
-        summary="results/summary/summary.csv",
-        comparisons="results/summary/comparisons.csv",
-        markdown="results/summary/metrics.md",
+        summary=report("results/summary/summary.csv", caption="../report/summary.rst", category="Tables"),
+        comparisons=report("results/summary/comparisons.csv", caption="../report/comparisons.rst", category="Tables"),
+        markdown=report("results/summary/metrics.md", caption="../report/metrics_md.rst", category="Tables"),
     params:
         provenance=PLAN.provenance(),
         base_model=PLAN.base_model_source,

@@ -7,6 +7,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from workflow_helpers import REPO
@@ -40,12 +41,18 @@ def preset(name: str) -> dict:
 
 
 def with_local_models(base: Path, config: dict) -> Path:
-    """Put (empty) files where a preset's local model paths point (`config`: the preset): start-up checks that they
-    exist."""
+    """Put stand-ins where a preset's local model paths point (`config`: the preset): start-up checks that they
+    exist, and reads a .safetensors file's header (so that one is a valid, one-tensor file)."""
+    from safetensors.numpy import save_file
+
     for source in [config["base_model"], *config.get("extractors", {}).values()]:
         if source.startswith(("models/", "./")):
-            (base / source).parent.mkdir(parents=True, exist_ok=True)
-            (base / source).touch()
+            path = base / source
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.suffix == ".safetensors":
+                save_file({"stand_in": np.zeros(1, dtype=np.float32)}, str(path))
+            else:
+                path.touch()
     return base
 
 

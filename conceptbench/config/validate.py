@@ -97,8 +97,9 @@ def resolve_concepts(config: dict, base_dir: Path) -> tuple[dict[str, Concept], 
     """The concepts of `concepts_dir` and `concepts:`, and the problems found finding them."""
     concepts: dict[str, Concept] = {}
     problems = []
+    missing: dict[Path, list[tuple[str, Path]]] = {}  # listed concepts without a folder, by the folder's parent
     if config.get("concepts_dir"):
-        root = base_dir / config["concepts_dir"]
+        root = base_dir / Path(config["concepts_dir"]).expanduser()  # ~ as in model paths
         try:
             concepts.update(discover_concepts(root))
         except ConceptError as exc:
@@ -108,12 +109,20 @@ def resolve_concepts(config: dict, base_dir: Path) -> tuple[dict[str, Concept], 
             problems.append(f"concepts.{name}: a concept of that name is also in concepts_dir "
                             f"{config['concepts_dir']}; rename one of them")
             continue
-        folder = base_dir / entry["images"]
+        folder = base_dir / Path(entry["images"]).expanduser()
         if not folder.is_dir():
-            problems.append(f"concepts.{name}.images: folder {folder} does not exist; "
-                            "point it at a folder of 3-10 photos of the concept")
+            missing.setdefault(folder.parent, []).append((name, folder))
             continue
         concepts[name] = Concept(name=name, folder=folder, class_noun=entry["class"], kind=entry.get("kind", "object"))
+    for parent, folders in missing.items():
+        if len(folders) > 1 and not parent.is_dir():  # one line for a data set that is not there (DreamBench's 30)
+            names = ", ".join(name for name, _ in folders)
+            problems.append(f"concepts ({names}): images: folder {parent} does not exist, so neither does any "
+                            "concept folder in it; put the photos there (one folder of 3-10 photos per concept) "
+                            "or fix the paths")
+            continue
+        problems += [f"concepts.{name}.images: folder {folder} does not exist; point it at a folder of 3-10 photos "
+                     "of the concept" for name, folder in folders]
     if not concepts and not problems:
         problems.append("no concepts: set concepts_dir to a folder of concept folders, or list them under concepts:")
     return concepts, problems
@@ -130,4 +139,4 @@ def load_config_file(path: str | Path, base_dir: str | Path | None = None) -> di
     try:
         return validate_config(raw, base_dir if base_dir is not None else path.parent)
     except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+        raise ConfigError(f"{path}:\n{exc}") from None

@@ -61,6 +61,19 @@ def resolve(source: str | Path, kind: str = "base_model") -> str:
     return str(world_path(kind)) if str(source) == BUILTIN_WORLD else str(source)
 
 
+def _weights_file_problems(key: str, path: Path) -> list[str]:
+    """A weights file is read at start-up as far as its header: an empty or truncated one fails here, not in a job."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="numpy") as handle:
+            handle.keys()
+    except Exception as exc:  # noqa: BLE001 (safetensors raises its own and OS errors alike)
+        return [f"{key}: {path} is not a readable .safetensors file ({exc}); write it again (for the FID Inception "
+                "weights: convert them once, see config/sd15.yaml)"]
+    return []
+
+
 def source_problems(key: str, source: str, base_dir: Path, kind: str) -> list[str]:
     """A model is a builtin, an existing local folder (or file), or a hub id; hub ids are checked for form only."""
     if source.startswith("builtin:"):
@@ -68,6 +81,8 @@ def source_problems(key: str, source: str, base_dir: Path, kind: str) -> list[st
         return [] if source in known else [f"{key}: {source!r} is not a builtin model; use {' or '.join(known)}"]
     path = Path(source).expanduser()
     path = path if path.is_absolute() else base_dir / path
+    if path.is_file() and path.suffix == ".safetensors":
+        return _weights_file_problems(key, path)
     if path.exists():
         return []
     if _HUB_ID.fullmatch(source) and not source.endswith(".safetensors"):

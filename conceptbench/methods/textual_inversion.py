@@ -26,6 +26,15 @@ def uses_prior(params: dict) -> bool:
     return False
 
 
+def check_placeholder(token: str, tokenizer) -> None:
+    """Refuse a placeholder the tokenizer already reads as one of its words: CLIP's vocabulary holds `dog</w>`, not
+    `dog`, so adding "dog" would succeed and make the word "dog" in every prompt map to a new, random row."""
+    pieces = tokenizer.tokenize(token)
+    if len(pieces) == 1 and tokenizer.convert_tokens_to_ids(pieces[0]) != tokenizer.unk_token_id:
+        raise ValueError(f"placeholder {token!r} is already a word of this tokenizer ({pieces[0]!r}): prompts that "
+                         "use the word would change meaning; choose a placeholder it does not know, e.g. <my_concept>")
+
+
 def prepare(pipe, concept_name: str, class_noun: str, params: dict):
     import torch
 
@@ -37,6 +46,7 @@ def prepare(pipe, concept_name: str, class_noun: str, params: dict):
     pipe.vae.requires_grad_(False)
     trainable, token_ids, restores = {}, [], []
     for index, (_, tokenizer, text_encoder) in enumerate(text_encoders(pipe)):
+        check_placeholder(token, tokenizer)
         if tokenizer.add_tokens(token) != 1:
             raise ValueError(f"placeholder {token!r} is already a token of this tokenizer; choose another placeholder")
         token_id = tokenizer.convert_tokens_to_ids(token)

@@ -205,7 +205,8 @@ def test_report_is_a_nonempty_html_file(finished_default_run, tmp_path):
     html = out.read_text(errors="replace")
     assert out.stat().st_size > 100_000, f"report is only {out.stat().st_size} bytes"
     assert html.lstrip().lower().startswith("<!doctype html") and html.rstrip().endswith("</html>")
-    for name in ("metrics.csv", "similarity_clip.png", "similarity_fid.png", "blue_dog.png"):
+    for name in ("metrics.csv", "summary.csv", "comparisons.csv", "metrics.md", "similarity_clip.png",
+                 "similarity_fid.png", "blue_dog.png"):
         assert name in html, f"{name} is not in the report"
 
 

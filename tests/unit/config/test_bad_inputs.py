@@ -278,6 +278,38 @@ def test_a_listed_concept_with_a_bad_folder_is_named(tmp_path, case):
     assert_names(message_of(tmp_path, raw), "concepts.toy.images", *parts)
 
 
+def test_a_missing_data_set_of_listed_concepts_is_named_once(tmp_path):
+    """DreamBench's preset without its photos: one line for the missing folder, not one per subject."""
+    raw = base_config(tmp_path)
+    raw["concepts"] = {name: {"images": f"dreambench/dataset/{name}", "class": "dog"} for name in ("dog2", "dog3")}
+    message = message_of(tmp_path, raw)
+    assert_names(message, "concepts (dog2, dog3): images", str(tmp_path / "dreambench" / "dataset"),
+                 "does not exist, so neither does any concept folder in it")
+    assert message.count("does not exist") == 1
+
+
+def test_an_unreadable_inception_weights_file_is_named_at_start_up(tmp_path):
+    """An empty or truncated .safetensors file exists, but would fail in the first features job ("header too
+    small"): start-up reads its header."""
+    raw = base_config(tmp_path)
+    (tmp_path / "empty.safetensors").write_bytes(b"")
+    raw["extractors"]["inception"] = "empty.safetensors"
+    assert_names(message_of(tmp_path, raw), "extractors.inception", "empty.safetensors",
+                 "is not a readable .safetensors file", "convert them once")
+
+
+def test_concept_paths_expand_the_home_folder_like_model_paths(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    concept(tmp_path / "home" / "photos" / "toy")
+    concept(tmp_path / "home" / "more" / "dog2")
+    raw = base_config(tmp_path)
+    raw["concepts_dir"] = "~/more"
+    raw["concepts"] = {"toy": {"images": "~/photos/toy", "class": "toy robot"}}
+    concepts = load_config_file(write_config_file(tmp_path, raw), tmp_path)["_concepts"]
+    assert concepts["toy"].folder == tmp_path / "home" / "photos" / "toy"
+    assert concepts["dog2"].folder == tmp_path / "home" / "more" / "dog2"
+
+
 def test_a_concept_in_both_places_is_refused(tmp_path):
     raw = base_config(tmp_path)
     raw["concepts"] = {"good_dog": {"images": "concepts/good_dog", "class": "dog"}}

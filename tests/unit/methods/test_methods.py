@@ -81,6 +81,24 @@ def test_textual_inversion_changes_only_the_new_token(tmp_path, tiny_model, dog_
     torch.testing.assert_close(new[:-1], old, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("method_type", ["textual_inversion", "pivotal_tuning", "custom_diffusion"])
+def test_a_placeholder_that_is_already_a_word_is_refused(tiny_model, method_type):
+    """CLIP's vocabulary holds `dog</w>`, not `dog`: adding "dog" as a token would succeed and turn every "dog" of a
+    prompt into a new, random row. The world's tokenizer knows "dog" as a word; the tiny one knows single letters."""
+    from transformers import CLIPTokenizer
+
+    from conceptbench.diffusion.sources import world_path
+    from conceptbench.methods.textual_inversion import check_placeholder
+
+    world = CLIPTokenizer.from_pretrained(world_path("base_model") / "tokenizer")
+    with pytest.raises(ValueError, match=r"placeholder 'dog' is already a word of this tokenizer \('dog</w>'\)"):
+        check_placeholder("dog", world)
+    check_placeholder("<blue_dog>", world)  # a new word: accepted
+    params = method_params({"type": method_type, "placeholder": "x"})
+    with pytest.raises(ValueError, match="placeholder 'x' is already a word"):
+        get_method(method_type).prepare(load_pipeline(tiny_model), "blue_dog", "dog", params)
+
+
 def test_unknown_method_type_lists_known_ones():
     with pytest.raises(ValueError, match="known types: custom_diffusion, dreambooth, lora, pivotal_tuning, textual_inversion"):
         get_method("hypernetwork")

@@ -153,14 +153,14 @@ def test_a_killed_sdxl_training_resumes_to_identical_weights(tmp_path, tiny_xl_m
 
 @pytest.mark.workflow
 def test_sdxl_preset_plans(tmp_path):
+    from config_helpers import with_local_models
     from workflow_helpers import copy_workflow, dry_run
 
     workdir = copy_workflow(tmp_path / "run")
     (workdir / "my_concepts").symlink_to(REPO / "data" / "demo", target_is_directory=True)
-    (workdir / "models").mkdir()
-    (workdir / "models" / "pt_inception-2015-12-05.safetensors").touch()  # checked to exist, not read
-    plan = dry_run(workdir, "--configfile", "config/sdxl.yaml")
     preset = yaml.safe_load((REPO / "config" / "sdxl.yaml").read_text())
+    with_local_models(workdir, preset)  # the Inception weights: start-up reads their header
+    plan = dry_run(workdir, "--configfile", "config/sdxl.yaml")
     assert (preset["base_model"], preset["resolution"]) == ("stabilityai/stable-diffusion-xl-base-1.0", 1024)
     assert plan.wildcard_values("method") >= {"textual_inversion", "dreambooth", "lora", "pivotal_tuning"}
     assert plan.counts["train"] == 2 * 4 and "base_model" not in plan.counts  # a hub model is not built
