@@ -10,6 +10,7 @@ from conceptbench.config.reading import ConfigFileError, read_config_file
 from conceptbench.scoring.registry import metric_axes
 from conceptbench.names import NAME_PATTERN
 from conceptbench.runs import REFERENCE_RUN, RUN_PATTERN
+from conceptbench.workflow.code import code_digest
 from conceptbench.workflow.plan import Plan
 
 # The embedded default, unless --configfile names a preset: a preset then stands alone instead of being merged
@@ -45,3 +46,9 @@ import conceptbench
 LIBRARY_ROOT = str(Path(conceptbench.__file__).resolve().parent.parent)
 os.environ["PYTHONPATH"] = os.pathsep.join([LIBRARY_ROOT, *filter(None, [os.environ.get("PYTHONPATH")])])
 
+
+
+def code_of(script: str) -> str:
+    """The digest of a rule's script and of the library code it imports (conceptbench/workflow/code.py): a param, so
+    that a logic change re-runs the rule's jobs and a comment does not."""
+    return code_digest(Path(workflow.basedir) / "scripts" / f"{script}.py")

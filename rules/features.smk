@@ -12,6 +12,7 @@ rule features_targets:
     output:
         features=PLAN.feature_files("targets/{concept}"),
     params:
+        code=code_of("features"),  # its script and the library code it imports
         sets={"targets": ""},
         set_size=None,  # the concept's photos, however many
         sources=PLAN.extractor_sources(),
@@ -37,6 +38,7 @@ rule features_images:
     output:
         features=PLAN.feature_files("images/{concept}/{method}"),
     params:
+        code=code_of("features"),  # its script and the library code it imports
         sets=lambda wc: PLAN.image_feature_sets(wc.concept, wc.method),
         set_size=PLAN.images_per_set(),
         sources=PLAN.extractor_sources(),
@@ -63,6 +65,7 @@ rule features_baselines:
         features=PLAN.feature_files("baselines/{cls}"),
         text=PLAN.text_feature_files("{cls}"),
     params:
+        code=code_of("features"),  # its script and the library code it imports
         sets=lambda wc: {f"{pid}/{h}": f"{pid}/{h}" for pid in PLAN.class_prompt_ids(wc.cls) for h in ("a", "b")},
         texts=lambda wc: PLAN.text_prompts(wc.cls),
         set_size=PLAN.images_per_set(),

@@ -9,6 +9,7 @@ rule generate:
     output:
         directory("results/images/{concept}/{method}"),
     params:
+        code=code_of("generate"),  # its script and the library code it imports
         sets=lambda wc: PLAN.method_sets(wc.concept, wc.method),
         # The snapshots' images (eval_steps) come from the same job: a new eval step retrains the method anyway.
         snapshot_sets=lambda wc: PLAN.snapshot_sets(wc.concept, wc.method),
@@ -37,6 +38,7 @@ rule baselines:
     output:
         directory("results/baselines/{cls}"),
     params:
+        code=code_of("generate"),  # its script and the library code it imports
         sets=lambda wc: PLAN.baseline_sets(wc.cls),
         snapshot_sets=[],
         method=None,

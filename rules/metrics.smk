@@ -8,6 +8,7 @@ rule metrics:
         table="results/metrics/{concept}/{method}.csv",
         scores="results/metrics/{concept}/{method}.scores.csv",
     params:
+        code=code_of("metrics"),  # its script and the library code it imports
         extractors=PLAN.extractors,
         metrics=PLAN.metrics,
         context_ids=lambda wc: PLAN.context_ids(wc.concept),
@@ -40,6 +41,7 @@ rule aggregate:
         comparisons=report("results/summary/comparisons.csv", caption="../report/comparisons.rst", category="Tables"),
         markdown=report("results/summary/metrics.md", caption="../report/metrics_md.rst", category="Tables"),
     params:
+        code=code_of("aggregate"),  # its script and the library code it imports
         provenance=PLAN.provenance(),
         base_model=PLAN.base_model_source,
         own_seeds=PLAN.own_seeds(),

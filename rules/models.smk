@@ -5,6 +5,7 @@ rule base_model:
     output:
         directory("results/base_model"),
     params:
+        code=code_of("build_base_model"),  # its script and the library code it imports
         **PLAN.base_model_build(),
     log:
         "logs/base_model.log",
@@ -23,6 +24,7 @@ rule extractor_model:
     output:
         directory("results/extractors/{extractor}"),
     params:
+        code=code_of("build_extractor"),  # its script and the library code it imports
         seed=PLAN.extractor_seed(),
     log:
         "logs/extractor_model/{extractor}.log",
@@ -43,6 +45,7 @@ rule prepare_concept:
     output:
         directory("results/targets/{concept}"),
     params:
+        code=code_of("prepare_concept"),  # its script and the library code it imports
         folder=lambda wc: str(PLAN.concepts[wc.concept].folder),
         resolution=PLAN.resolution,
     log:
@@ -64,6 +67,7 @@ rule class_images:
     output:
         directory("results/class_images/{cls}"),
     params:
+        code=code_of("class_images"),  # its script and the library code it imports
         base_model=lambda wc, input: PLAN.base_model(input),
         prompt=lambda wc: PLAN.class_images_prompt(wc.cls),
         **PLAN.class_images_settings(),

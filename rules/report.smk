@@ -8,6 +8,7 @@ rule scatter:
         png=report("results/summary/similarity_{family}.png", caption="../report/scatter.rst", category="Figures"),
         svg="results/summary/similarity_{family}.svg",
     params:
+        code=code_of("scatter"),  # its script and the library code it imports
         provenance=PLAN.provenance(),
         error_bars=PLAN.plots["error_bars"],
         own_seeds=PLAN.own_seeds(),
@@ -33,6 +34,7 @@ rule tradeoff:
         png=report("results/summary/tradeoff_{family}.png", caption="../report/tradeoff.rst", category="Figures"),
         svg="results/summary/tradeoff_{family}.svg",
     params:
+        code=code_of("tradeoff"),  # its script and the library code it imports
         paths=PLAN.tradeoff_paths(),
         provenance=PLAN.provenance(),
         own_seeds=PLAN.own_seeds(),
@@ -64,6 +66,7 @@ rule grid:
             labels={"concept": "{concept}"},
         ),
     params:
+        code=code_of("grid"),  # its script and the library code it imports
         methods=PLAN.grid_methods(),
         prompts=lambda wc: PLAN.concept_prompts(wc.concept),
         thumb=PLAN.plots["grid_thumb"],

@@ -8,6 +8,7 @@ rule train:
     output:
         directory("results/checkpoints/{concept}/{method}"),
     params:
+        code=code_of("train"),  # its script and the library code it imports
         method=lambda wc: PLAN.methods[wc.method],
         class_noun=lambda wc: PLAN.concepts[wc.concept].class_noun,
         base_model=lambda wc, input: PLAN.base_model(input),

@@ -7,6 +7,7 @@ rule world_quality:
         markdown=report("results/summary/world_quality.md", caption="../report/world_quality.rst", category="Tables"),
         table="results/summary/world_quality.csv",
     params:
+        code=code_of("world_quality"),  # its script and the library code it imports
         **PLAN.world_quality_settings(),
         world_weights=PLAN.world_weights(),
     log:

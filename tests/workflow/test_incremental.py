@@ -12,6 +12,7 @@ from contextlib import contextmanager
 
 import pytest
 from workflow_helpers import (  # noqa: F401  (finished_default_run is a fixture)
+    REPO,
     Plan,
     copy_workflow,
     dry_run,
@@ -262,3 +263,32 @@ def test_files_in_a_concept_folder_that_are_not_photos_re_run_nothing(run_dir, s
     finally:
         for path in extras:
             path.unlink(missing_ok=True)
+
+
+def test_a_logic_edit_in_the_library_re_runs_what_it_computes_and_a_comment_nothing(run_dir, tmp_path, monkeypatch,
+                                                                                    show):
+    """Code is an input: each rule passes the digest of its script and of the library modules it imports
+    (conceptbench/workflow/code.py). The dry runs read a copy of the library, edited: a comment re-runs nothing;
+    a change of what a similarity computes re-runs the metrics and what is made from them, and no training,
+    generation or embedding."""
+    library = tmp_path / "library"
+    shutil.copytree(REPO / "conceptbench", library / "conceptbench",
+                    ignore=shutil.ignore_patterns("weights", "__pycache__"))
+    (library / "conceptbench" / "world" / "weights").symlink_to(REPO / "conceptbench" / "world" / "weights")
+    monkeypatch.setenv("PYTHONPATH", str(library))
+    similarity = library / "conceptbench" / "scoring" / "similarity.py"
+    text = similarity.read_text()
+
+    similarity.write_text(text.replace('"""Cosine similarities', '# a comment\n"""Cosine similarities', 1)
+                          .replace("    return _cosine_matrix(a, b).mean(axis=1)",
+                                   "    # the mean over b's rows\n    return _cosine_matrix(a, b).mean(axis=1)"))
+    plan = dry_run(run_dir)
+    show("a comment in scoring/similarity.py", plan)
+    assert plan.nothing_to_do and not plan.jobs, plan.details()
+
+    logic = "    return _cosine_matrix(a, b).mean(axis=1)"
+    assert logic in text
+    similarity.write_text(text.replace(logic, "    return 1.0 * _cosine_matrix(a, b).mean(axis=1)"))
+    plan = dry_run(run_dir)
+    show("a logic edit in scoring/similarity.py", plan)
+    assert_plan(plan, {"metrics": C * (M + 1), **DOWNSTREAM})
