@@ -1,9 +1,11 @@
 """The two demo concepts committed under data/demo/: specific individuals of the conceptbench world.
 
 `blue_dog` is a dog the world never draws: blue (world dogs never are), with a white belly patch, a dark ear and a
-yellow collar (no world dog wears one). `red_toy` is a red toy robot (world robots never are) with yellow belly
-stripes. Each has five photos in varied contexts, drawn by the world's own renderer, so the base model
-`builtin:world` knows their class and their contexts but not them.
+yellow collar (no world dog wears one). `cyan_robot` is a cyan toy robot with magenta checks, a colour and a pattern
+no world object has (conceptbench/world/individuals.py). Each has five photos in varied contexts, drawn by the
+world's own renderer, so the base model `builtin:world` knows their class and their contexts but not them. (The
+earlier red toy robot was not new: world robots are never red but often orange, and the untrained model's robots
+came as close to its photos as the photos to each other.)
 
     python -m conceptbench.world.demo data/demo
 """
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from conceptbench.world.individuals import NOVEL_COLOURS
 from conceptbench.world.objects import Look
 from conceptbench.world.scenes import concept_scene, render
 from conceptbench.world.vocabulary import COLOURS
@@ -23,9 +26,9 @@ N_IMAGES = 5
 
 # name -> (class noun, kind, (colour name, look), contexts of the five photos, seed)
 DEMO_CONCEPTS = {
-    "red_toy": ("toy robot", "object",
-                ("red", Look(COLOURS["red"], COLOURS["yellow"], "none", "belly_stripes")),
-                ("plain", "bedroom", "plain", "desert", "kitchen"), 1001),
+    "cyan_robot": ("toy robot", "object",
+                   ("cyan", Look(NOVEL_COLOURS["cyan"], NOVEL_COLOURS["magenta"], "none", pattern="checks")),
+                   ("plain", "bedroom", "plain", "desert", "kitchen"), 1001),
     "blue_dog": ("dog", "live",
                  ("blue", Look(COLOURS["blue"], COLOURS["white"], "none", "collar_patch")),
                  ("plain", "field", "plain", "city", "forest"), 2002),

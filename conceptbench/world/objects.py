@@ -1,13 +1,15 @@
 """The world's objects, drawn as cartoons with dark outlines so that their silhouettes survive 32 px.
 
 Each class has one drawing function that fills an RGBA square with the object facing right, in a `Look`: a body
-colour, an optional marking in a second colour, and (for the demo concepts only) an accessory no world object has.
+colour, an optional marking in a second colour, and (for the demo concepts only) an accessory no world object has,
+or (for the generated individuals, conceptbench/world/individuals.py) a pattern over the body no world object has.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 from PIL import Image, ImageDraw
 
 Colour = tuple[int, int, int]
@@ -24,6 +26,9 @@ MARKINGS = {
     "boat": ("none", "stripe", "sail"),
 }
 ACCESSORIES = {"dog": ("collar_patch",), "toy robot": ("belly_stripes",)}
+# Patterns painted in the second colour over whatever is drawn in the body colour, on any class; the world never
+# draws them, so an individual wearing one is new to a model trained on the world.
+PATTERNS = ("diagonal", "checks", "halves", "bands")
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,7 @@ class Look:
     second: Colour
     marking: str = "none"
     accessory: str | None = None
+    pattern: str | None = None
 
 
 def darker(colour: Colour, factor: float = 0.55) -> Colour:
@@ -214,11 +220,34 @@ DRAWERS = {
 }
 
 
+def _pattern_mask(pattern: str, side: int) -> np.ndarray:
+    """Where a pattern shows the second colour, on a side x side grid; its features are about a sixth of the
+    object wide so that they survive 32 px."""
+    y, x = np.mgrid[0:side, 0:side] / side
+    if pattern == "diagonal":
+        return ((x + y) * 6).astype(int) % 2 == 1
+    if pattern == "checks":
+        return ((x * 6).astype(int) + (y * 6).astype(int)) % 2 == 1
+    if pattern == "halves":
+        return x >= 0.5
+    if pattern == "bands":
+        return (y * 8).astype(int) % 2 == 1
+    raise ValueError(f"unknown pattern {pattern!r}; known: {', '.join(PATTERNS)}")
+
+
+def _paint_pattern(image: Image.Image, look: Look) -> Image.Image:
+    # Only pixels in exactly the body colour change, so outlines, eyes and markings keep theirs.
+    pixels = np.array(image)
+    body = np.all(pixels[..., :3] == look.body, axis=-1) & (pixels[..., 3] > 0)
+    pixels[body & _pattern_mask(look.pattern, image.width), :3] = look.second
+    return Image.fromarray(pixels, "RGBA")
+
+
 def draw_object(class_noun: str, look: Look, side: int) -> Image.Image:
     """The object on a transparent square of `side` pixels, facing right."""
     image = Image.new("RGBA", (side, side), (0, 0, 0, 0))
     DRAWERS[class_noun](Pen(image), look)
-    return image
+    return _paint_pattern(image, look) if look.pattern else image
 
 
 def draw_holder(side: int, rng) -> Image.Image:

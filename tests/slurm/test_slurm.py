@@ -430,7 +430,7 @@ def _start_end_to_end(tmp_path: Path) -> EndToEnd:
         workdir, what = copy_workflow(tmp_path / "workflow"), "the embedded default"  # config.yaml as shipped
     else:
         workdir, what = copy_workflow(tmp_path / "workflow", small_config()), "a small config on blue_dog"
-        shutil.rmtree(workdir / "data" / "demo" / "red_toy")  # see the module docstring: time
+        shutil.rmtree(workdir / "data" / "demo" / "cyan_robot")  # see the module docstring: time
     planned = dry_run(workdir)
     rules = snakemake(workdir, "--list-rules", timeout=120).check().stdout.split()
     assert set(planned.counts) == set(rules) - set(TINY_ONLY_RULES), "the run should exercise every rule it can"

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.workflow
 
 # The default config's shape, checked by test_default_shape below so that a changed config.yaml fails loudly here
 # rather than as puzzling counts.
-C = 2  # concepts: blue_dog, red_toy
+C = 2  # concepts: blue_dog, cyan_robot
 M = 3  # methods: textual_inversion, dreambooth, lora
 K = 2  # class nouns: dog, toy robot
 # One table, the clip, fid and kid scatter plots and trade-off paths, the target.
@@ -54,7 +54,7 @@ def changed(workdir, edit_config=None, new_concept=None):
         if new_concept is not None:
             name, class_noun = new_concept
             folder = workdir / "data" / "demo" / name
-            shutil.copytree(workdir / "data" / "demo" / "red_toy", folder)
+            shutil.copytree(workdir / "data" / "demo" / "cyan_robot", folder)
             added.append(folder)
             (folder / "concept.yaml").write_text(f"class: {class_noun}\nkind: object\n")
         yield
@@ -84,7 +84,7 @@ def assert_plan(plan: Plan, expected: dict[str, int]) -> None:
 def test_default_shape(run_dir):
     config = read_config(run_dir)
     assert len(config["methods"]) == M
-    assert sorted(p.name for p in (run_dir / "data" / "demo").iterdir()) == ["blue_dog", "red_toy"]
+    assert sorted(p.name for p in (run_dir / "data" / "demo").iterdir()) == ["blue_dog", "cyan_robot"]
     assert {m.rsplit("_", 1)[1] for m in config["metrics"]} == {"clip", "dino", "inception", "oracle"}
     assert config["base_model"] == "builtin:world"
     assert "text_alignment_clip" in config["metrics"]

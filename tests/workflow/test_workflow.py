@@ -219,7 +219,7 @@ SUMMARY_TABLES = ("metrics.csv", "summary.csv", "comparisons.csv", "metrics.md")
 
 
 def reduced_config() -> dict:
-    """The default config with its dreambooth entry only (the run also drops red_toy): every job of this run is a
+    """The default config with its dreambooth entry only (the run also drops cyan_robot): every job of this run is a
     job of the default run with the same inputs, so its outputs must be the default run's, bit for bit."""
     cfg = default_config()
     cfg["methods"] = {name: cfg["methods"][name] for name in REDUCED_METHODS}
@@ -364,7 +364,7 @@ def test_plumbing_preset_runs(tmp_path):
                              "checkpoint_every": 10},
     }
     preset["prompts"]["context"] = preset["prompts"]["context"][:1]
-    shutil.rmtree(workdir / "data" / "demo" / "red_toy")
+    shutil.rmtree(workdir / "data" / "demo" / "cyan_robot")
     (workdir / "plumbing.yaml").write_text(yaml.safe_dump(preset, sort_keys=False))
     run = snakemake(workdir, "--configfile", "plumbing.yaml").check()
     assert set(TINY_ONLY_RULES) <= set(run.jobs.counts), run.jobs.summary()

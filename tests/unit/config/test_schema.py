@@ -39,7 +39,7 @@ def schema() -> dict:
 
 def test_embedded_config_validates():
     cfg = load_config_file(EMBEDDED)
-    assert sorted(cfg["_concepts"]) == ["blue_dog", "red_toy"]
+    assert sorted(cfg["_concepts"]) == ["blue_dog", "cyan_robot"]
     assert cfg["_concepts"]["blue_dog"].folder == REPO / "data" / "demo" / "blue_dog"
     assert sorted(cfg["methods"]) == ["dreambooth", "lora", "textual_inversion"]
     # Keys it leaves out come from DEFAULTS.
@@ -139,7 +139,7 @@ def test_preset_resources_name_real_rules(path):
 def test_sd15_preset_uses_its_concepts_folder_and_the_published_recipes(tmp_path):
     (tmp_path / "my_concepts").symlink_to(DEMO, target_is_directory=True)
     cfg = load_config_file(REPO / "config" / "sd15.yaml", base_dir=with_local_models(tmp_path, preset("sd15")))
-    assert sorted(cfg["_concepts"]) == ["blue_dog", "red_toy"]
+    assert sorted(cfg["_concepts"]) == ["blue_dog", "cyan_robot"]
     assert (cfg["base_model"], cfg["resolution"], cfg["device"]) == \
         ("stable-diffusion-v1-5/stable-diffusion-v1-5", 512, "cuda")
 

@@ -183,7 +183,7 @@ def test_a_small_sdxl_config_runs_end_to_end(tmp_path):
     preset["prompts"]["context"] = preset["prompts"]["context"][:1]
     preset["generation"]["num_images"] = 2
     workdir = copy_workflow(tmp_path / "workflow")
-    (workdir / "data" / "demo" / "red_toy").rename(tmp_path / "red_toy")
+    (workdir / "data" / "demo" / "cyan_robot").rename(tmp_path / "cyan_robot")
     (workdir / "sdxl_small.yaml").write_text(yaml.safe_dump(preset, sort_keys=False))
     run = snakemake(workdir, "--configfile", "sdxl_small.yaml").check()
     assert run.jobs.counts["train"] == 2 and run.jobs.counts["class_images"] == 1, run.jobs.summary()

@@ -53,7 +53,7 @@ def test_scatter_families_follow_the_metric_list():
 
 
 def _per_kind_plan() -> Plan:
-    # blue_dog is live, red_toy an object (their concept.yaml); a third concept makes "dog" a class of both kinds.
+    # blue_dog is live, cyan_robot an object (their concept.yaml); a third concept makes "dog" a class of both kinds.
     return _plan(prompts={"image": "a photo of {c}", "context": {
         "object": ["a photo of {c} in a forest", "an oil painting of {c}"],
         "live": ["a photo of {c} in a forest", "a photo of {c} in a city"]}},
@@ -64,9 +64,9 @@ def test_context_prompts_per_kind_pick_each_concepts_list():
     plan = _per_kind_plan()
     forest, painting, city = "a_photo_of_c_in_a_forest", "an_oil_painting_of_c", "a_photo_of_c_in_a_city"
     assert plan.context_ids("blue_dog") == [forest, city]
-    assert plan.context_ids("red_toy") == [forest, painting]
+    assert plan.context_ids("cyan_robot") == [forest, painting]
     assert [s[0] for s in plan.method_sets("blue_dog", "lora")] == ["plain", forest, city]
-    assert [s[1] for s in plan.method_sets("red_toy", "dreambooth")] == [
+    assert [s[1] for s in plan.method_sets("cyan_robot", "dreambooth")] == [
         "a photo of sks toy robot", "a photo of sks toy robot in a forest", "an oil painting of sks toy robot"]
     # A class's baselines cover the prompts of all its concepts, each once, in the config's order.
     assert [folder for folder, _, _ in plan.baseline_sets("dog")] == [
@@ -79,7 +79,7 @@ def test_context_prompts_per_kind_pick_each_concepts_list():
 
 def test_one_context_list_serves_every_kind():
     plan = _plan()
-    assert plan.context_ids("blue_dog") == plan.context_ids("red_toy") == [p for p in plan.prompts if p != "plain"]
+    assert plan.context_ids("blue_dog") == plan.context_ids("cyan_robot") == [p for p in plan.prompts if p != "plain"]
 
 
 def test_eval_steps_add_snapshot_sets_feature_keys_and_tradeoff_plots():
@@ -110,8 +110,8 @@ def test_training_seeds_are_runs_of_their_own_with_the_same_generation_seeds():
         k: v for k, v in plan.methods["lora"].items() if k != "seed"}
     # Paired by image seed across training seeds; the same prompts and phrase.
     assert plan.method_sets("blue_dog", "lora@seed1") == plan.method_sets("blue_dog", "lora")
-    assert "results/checkpoints/red_toy/dreambooth@seed2" in plan.all_outputs()
-    assert "results/metrics/red_toy/textual_inversion@seed1.csv" in plan.metric_tables()
+    assert "results/checkpoints/cyan_robot/dreambooth@seed2" in plan.all_outputs()
+    assert "results/metrics/cyan_robot/textual_inversion@seed1.csv" in plan.metric_tables()
     assert plan.grid_methods() == list(plan.entries)  # one seed per method in the grids
     assert plan.own_seeds() == {m: 0 for m in plan.entries}
     # Without `seeds`, one run per entry, named as the entry.
