@@ -34,9 +34,11 @@ def size_problems(config: dict) -> list[str]:
         problems.append(f"resolution: {config['resolution']} is not a multiple of {LATENT_FACTOR} (the VAE works on "
                         f"{LATENT_FACTOR}x smaller latents); use e.g. {lower} or {lower + LATENT_FACTOR}")
     set_metrics = [m for m in config["metrics"] if not is_per_image(m)]
-    if set_metrics and config["generation"]["num_images"] < MIN_IMAGES_PER_SET:
+    num_images = config["generation"]["num_images"]
+    fewest = min(num_images.values()) if isinstance(num_images, dict) else num_images
+    if set_metrics and fewest < MIN_IMAGES_PER_SET:
         problems.append(f"generation.num_images: {set_metrics} compare image sets and need at least "
-                        f"{MIN_IMAGES_PER_SET} images per prompt, not {config['generation']['num_images']}; "
+                        f"{MIN_IMAGES_PER_SET} images per prompt, not {fewest}; "
                         "raise generation.num_images or remove these metrics")
     return problems
 

@@ -14,6 +14,20 @@ PLAIN_ID = "plain"
 TRAINING_PROMPT = "a photo of {c}"
 
 
+def images_per_prompt(num_images: int | Mapping[str, int], prompt_id: str) -> int:
+    """How many images `generation.num_images` asks of a prompt: one count for every prompt, or
+    {plain: N, context: M} (the plain prompt's images carry the set metrics, and may want more)."""
+    if isinstance(num_images, Mapping):
+        return num_images["plain" if prompt_id == PLAIN_ID else "context"]
+    return num_images
+
+
+def set_prompt_id(key: str) -> str:
+    """The prompt id of an image set's key: "plain", "<id>", "step50/<id>" (a snapshot's), "<id>/a" (a baseline half)."""
+    parts = key.split("/")
+    return parts[1] if len(parts) > 1 and re.fullmatch(r"step\d+", parts[0]) else parts[0]
+
+
 def training_prompt(phrase: str) -> str:
     """TRAINING_PROMPT for a concept phrase ("sks dog") or a class noun ("dog")."""
     return TRAINING_PROMPT.replace("{c}", phrase)

@@ -4,8 +4,9 @@ read the feature files, score the final artifact and each snapshot with their in
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
+from conceptbench.inputs.prompts import images_per_prompt, set_prompt_id
 from conceptbench.runs import BASE_MODEL_METHOD, REFERENCE_METHOD, feature_key, snapshot_name
 from conceptbench.scoring.family import RunFeatures
 from conceptbench.scoring.feature_files import features_metadata, load_features
@@ -18,17 +19,22 @@ ROW_COLUMNS = ["concept", "method", "metric", "value", "n", "ci_low", "ci_high"]
 SCORE_COLUMNS = ["concept", "method", "metric", "prompt", "image", "value"]
 
 
-def _per_extractor(extractors: Sequence[str], paths: Sequence[str], set_size: int | None = None) -> dict:
-    """Each extractor's feature file; with `set_size`, every set in it must have that many rows (one per image)."""
+def _per_extractor(extractors: Sequence[str], paths: Sequence[str], set_size: int | Mapping | None = None) -> dict:
+    """Each extractor's feature file; with `set_size` (generation.num_images: one count, or {plain, context}), every
+    set in it must have that many rows (one per image)."""
     out = {}
     for extractor, path in zip(extractors, paths):
         out[extractor] = load_features(path)
-        sizes = {key: len(rows) for key, rows in out[extractor].items()}
-        wrong = {key: n for key, n in sizes.items() if set_size is not None and n != set_size}
+        if set_size is None:
+            continue
+        wrong = {key: (len(rows), images_per_prompt(set_size, set_prompt_id(key)))
+                 for key, rows in out[extractor].items()
+                 if len(rows) != images_per_prompt(set_size, set_prompt_id(key))}
         if wrong:
-            raise ValueError(f"{path}: image sets {sorted(wrong)} have {sorted(set(wrong.values()))} rows, not the "
-                             f"{set_size} images per set the config generates: an image set lost images or the file is "
-                             "stale; delete it and the image folder it embeds, and re-run snakemake")
+            found = ", ".join(f"{key}: {n} rows, not {expected}" for key, (n, expected) in sorted(wrong.items()))
+            raise ValueError(f"{path}: image sets have other sizes than the config generates ({found}): an image set "
+                             "lost images or the file is stale; delete it and the image folder it embeds, and re-run "
+                             "snakemake")
     return out
 
 

@@ -16,6 +16,7 @@ from conceptbench.inputs.prompts import (
     context_by_kind,
     context_templates,
     fill,
+    images_per_prompt,
     prompt_ids,
     training_prompt,
 )
@@ -183,13 +184,14 @@ class Plan:
         return {"steps": g["steps"], "guidance_scale": g["guidance_scale"], "scheduler": g["scheduler"],
                 "batch_size": g["batch_size"], "resolution": self.cfg["resolution"]}
 
-    def images_per_set(self) -> int:
-        """The images of every generated set (one per seed): what the features and metrics jobs check they read."""
+    def images_per_set(self) -> int | dict[str, int]:
+        """The images of every generated set (one per seed), as generation.num_images gives them (one count, or
+        {plain, context}): what the features and metrics jobs check they read (inputs.prompts.images_per_prompt)."""
         return self.cfg["generation"]["num_images"]
 
-    def _seeds(self, offset: int = 0) -> list[int]:
+    def _seeds(self, pid: str, offset: int = 0) -> list[int]:
         first = self.cfg["generation"]["seed"] + offset
-        return list(range(first, first + self.cfg["generation"]["num_images"]))
+        return list(range(first, first + images_per_prompt(self.cfg["generation"]["num_images"], pid)))
 
     def context_ids(self, concept: str) -> list[str]:
         """The context prompts a concept is evaluated on: every one, or its kind's when they come per kind."""
@@ -240,7 +242,8 @@ class Plan:
     def method_sets(self, concept: str, method: str) -> list[list]:
         """[folder, prompt, seeds] per prompt; the seeds are the same for every method (paired comparison)."""
         phrase = self.concept_phrase(concept, method)
-        return [[pid, fill(template, phrase), self._seeds()] for pid, template in self.concept_prompts(concept).items()]
+        return [[pid, fill(template, phrase), self._seeds(pid)]
+                for pid, template in self.concept_prompts(concept).items()]
 
     def baseline_sets(self, cls: str) -> list[list]:
         """The base model on the same prompts without the concept, in two halves with disjoint seeds."""
@@ -249,8 +252,8 @@ class Plan:
         for pid in self.class_prompt_ids(cls):
             template = self.prompts[pid]
             prompt = baseline_prompt(template, self.classes[cls], mode)
-            sets.append([f"{pid}/a", prompt, self._seeds()])
-            sets.append([f"{pid}/b", prompt, self._seeds(SECOND_HALF_OFFSET)])
+            sets.append([f"{pid}/a", prompt, self._seeds(pid)])
+            sets.append([f"{pid}/b", prompt, self._seeds(pid, SECOND_HALF_OFFSET)])
         return sets
 
     def text_prompts(self, cls: str) -> dict[str, str]:

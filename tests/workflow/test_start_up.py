@@ -125,3 +125,27 @@ def test_dreambench_preset_plans_the_papers_protocol(tmp_path):
     assert jobs["metrics"] == 30 * 4  # 3 methods and the reference per subject
     classes = {c.class_slug for c in plan.concepts.values()}
     assert jobs["baselines"] == len(classes) == 15
+
+
+def test_world_study_preset_plans_every_job(tmp_path):
+    """32 generated individuals x 5 method types x 3 training seeds, 25 images of the plain prompt and 5 of each
+    context prompt (the base model's halves too), every committed photo read at start-up."""
+    from conceptbench.workflow.plan import Plan
+
+    workdir = copy_workflow(tmp_path / "run")
+    study = preset("world_study")
+    plan = Plan(study, workdir)
+    assert len(plan.concepts) == 32 and {c.kind for c in plan.concepts.values()} == {"live", "object"}
+    types = {entry["type"] for entry in study["methods"].values()}
+    assert types == {"textual_inversion", "dreambooth", "lora", "pivotal_tuning", "custom_diffusion"}
+    for folder, _, seeds in plan.method_sets("cyan_dog", "lora@seed2"):
+        assert seeds == list(range(25 if folder == "plain" else 5))
+    halves = {folder: seeds for folder, _, seeds in plan.baseline_sets("dog")}
+    assert len(halves["plain/a"]) == len(halves["plain/b"]) == 25 and not set(halves["plain/a"]) & set(halves["plain/b"])
+    assert all(len(seeds) == 5 for folder, seeds in halves.items() if not folder.startswith("plain/"))
+
+    jobs = dry_run(workdir, "--configfile", "config/world_study.yaml").counts
+    runs = 32 * 5 * 3
+    assert (jobs["train"], jobs["generate"], jobs["features_images"]) == (runs, runs, runs)
+    assert jobs["metrics"] == runs + 32  # and each concept's reference and base-model rows
+    assert (jobs["prepare_concept"], jobs["baselines"], jobs["class_images"]) == (32, 8, 8)

@@ -38,3 +38,14 @@ def test_different_prompts_with_the_same_slug_keep_apart_and_the_first_keeps_its
 def test_a_prompt_listed_twice_is_refused():
     with pytest.raises(ValueError, match="listed twice"):
         prompt_ids("a photo of {c}", ["a photo of {c} in a forest", "a photo of {c} in a forest"])
+
+
+def test_images_per_prompt_reads_one_count_or_plain_and_context():
+    from conceptbench.inputs.prompts import images_per_prompt, set_prompt_id
+
+    assert images_per_prompt(5, "plain") == images_per_prompt(5, "a_photo_of_c_in_a_forest") == 5
+    counts = {"plain": 25, "context": 5}
+    assert images_per_prompt(counts, "plain") == 25 and images_per_prompt(counts, "an_oil_painting_of_c") == 5
+    # Feature keys of final sets, snapshots and baseline halves all name their prompt.
+    assert [set_prompt_id(k) for k in ("plain", "step25/plain", "plain/a", "a_photo_of_c/b", "step50/a_photo_of_c")] \
+        == ["plain", "plain", "plain", "a_photo_of_c", "a_photo_of_c"]
