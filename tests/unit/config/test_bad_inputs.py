@@ -20,6 +20,7 @@ from config_helpers import (
     write_config_file,
 )
 
+from conceptbench.config.reading import command_line_values, problem_header
 from conceptbench.config.validate import ConfigError, load_config_file, validate_config
 from conceptbench.methods import METHOD_TYPES
 
@@ -185,6 +186,40 @@ def test_every_problem_is_reported_at_once(tmp_path):
     concept(tmp_path / "concepts" / "two_photos", n_photos=2)
     message = message_of(tmp_path, raw)
     assert_names(message, "resolution", "resources.trian", "base_model", "two_photos")
+
+
+# ---- --config values: Snakemake's own reading of them, then the workflow's (rules/common.smk) ----------------------
+
+
+def _command_line(tmp_path: Path, *entries: str) -> tuple[dict, dict]:
+    """(the --config values as Snakemake gives them, the config the workflow checks with them) for `entries`."""
+    from snakemake.cli import parse_config
+    from snakemake.utils import update_config
+
+    given = parse_config(list(entries))
+    raw = base_config(tmp_path)
+    update_config(raw, given)
+    update_config(raw, command_line_values(given))
+    return given, raw
+
+
+def test_nested_command_line_values_are_read_as_yaml(tmp_path):
+    given, raw = _command_line(tmp_path, "generation={guidance_scale: 0}", "prior={num_images: 4, seed: 7}",
+                               "methods={lora: {learning_rate: 7.0e-3, mixed_precision: no}}", "seeds=[0, 1]")
+    assert given["generation"] == {"guidance_scale": "0"}  # what Snakemake hands over: text
+    config = validate_config(raw, tmp_path)
+    assert config["generation"]["guidance_scale"] == 0 and config["prior"]["num_images"] == 4
+    assert isinstance(config["prior"]["num_images"], int) and config["prior"]["seed"] == 7
+    assert config["_methods"]["lora"]["learning_rate"] == 7e-3 and config["seeds"] == [0, 1]
+    assert config["_methods"]["lora"]["mixed_precision"] == "no"  # YAML 1.1 would read False; quotes cannot help
+
+
+def test_a_bad_command_line_value_is_still_refused_and_named_as_one(tmp_path):
+    given, raw = _command_line(tmp_path, "generation={guidance_scale: fast, num_images: 2.5}")
+    message = problem_header(["config.yaml"], given) + "\n" + message_of(tmp_path, raw)
+    assert_names(message, "fix it in config.yaml, or the --config values ['generation']",
+                 "generation.guidance_scale: 'fast' is not of type 'number'", "generation.num_images",
+                 "must be a whole number")
 
 
 # ---- concept folders and photos ---------------------------------------------------------------------------------
