@@ -6,7 +6,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import update_config
 
 from conceptbench.config.validate import ConfigError
-from conceptbench.config.reading import ConfigFileError, read_config_file
+from conceptbench.config.reading import ConfigFileError, command_line_values, problem_header, read_config_file
 from conceptbench.scoring.registry import metric_axes
 from conceptbench.names import NAME_PATTERN
 from conceptbench.runs import REFERENCE_RUN, RUN_PATTERN
@@ -16,6 +16,8 @@ from conceptbench.workflow.plan import Plan
 # The embedded default, unless --configfile names a preset: a preset then stands alone instead of being merged
 # over the default (which would, e.g., add the demo's tiny method entries to a real run).
 DEFAULT_CONFIG_FILE = "config.yaml"
+# The --config values alone (overwrite_config also holds the --configfile presets' settings).
+COMMAND_LINE = workflow.config_settings.config
 
 try:
     if workflow.overwrite_configfiles:
@@ -27,15 +29,15 @@ try:
         update_config(settings, config)  # `--config key=value` still overrides the file
         config.clear()
         config.update(settings)
+    # Snakemake keeps nested --config values as text ('0'): read them as a config file's (config/reading.py).
+    update_config(config, command_line_values(COMMAND_LINE))
     # Paths relative to the working directory, like every other path here: absolute ones would end up in the
     # jobs' params and inputs, and a finished run moved or copied elsewhere would re-run from scratch.
     PLAN = Plan(config, Path("."))
 except (ConfigError, ConfigFileError, ValueError) as error:
     # Say where the settings came from: the file(s), and any --config values (which override them).
-    files = ", ".join(map(str, workflow.overwrite_configfiles)) or DEFAULT_CONFIG_FILE
-    given = workflow.config_settings.overwrite_config
-    where = f"{files}, or the --config values {sorted(given)}" if given else files
-    raise WorkflowError(f"config problem (fix it in {where}):\n{error}") from None
+    files = [str(path) for path in workflow.overwrite_configfiles] or [DEFAULT_CONFIG_FILE]
+    raise WorkflowError(f"{problem_header(files, COMMAND_LINE)}\n{error}") from None
 
 ENV = "../envs/conceptbench.yaml"
 

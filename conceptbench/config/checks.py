@@ -3,12 +3,17 @@ or file and the fix, so that the config loader reports all of them at once befor
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from pathlib import Path
 
 from conceptbench.diffusion.sources import source_problems
-from conceptbench.inputs.concepts import Concept, ConceptError, check_concept_images
-from conceptbench.inputs.prompts import context_by_kind, context_templates, prompt_ids
+from conceptbench.diffusion.tokenizers import TokenizerUnavailable, base_model_tokenizers
+from conceptbench.inputs.concepts import KINDS, Concept, ConceptError, check_concept_images
+from conceptbench.inputs.prompts import baseline_prompt, context_by_kind, context_templates, fill, prompt_ids
 from conceptbench.scoring.registry import is_per_image
+
+_log = logging.getLogger(__name__)
 
 # The keys `resources:` may use: the rules' names, one `features` for the three features rules. Plan.resources
 # refuses any other name a rule file asks for; tests/unit/config/test_schema.py checks that every key is asked for.
@@ -54,6 +59,82 @@ def prompt_problems(config: dict) -> list[str]:
     except ValueError as exc:
         return [str(exc)]
     return []
+
+
+def prompt_length_problems(config: dict, concepts: dict[str, Concept], methods: dict[str, dict],
+                           base_dir: Path) -> list[str]:
+    """Prompts longer than the base model's text encoder reads, once each method's phrase (or, for the base model's
+    baselines, the class noun) stands for {c}: the pipelines and the training loop cut them off without a word, and a
+    concept phrase at the end would be lost. Skipped, and logged, where the tokenizers are not on this machine."""
+    from conceptbench.methods import added_tokens, get_method
+
+    if not concepts:  # no concept, no phrase for {c} (the concept checks say why)
+        return []
+    try:
+        tokenizers = base_model_tokenizers(config["base_model"], base_dir)
+    except TokenizerUnavailable as exc:
+        _log.info("prompt lengths not checked at start-up: %s", exc)
+        return []
+    # Training adds a Textual Inversion placeholder as new tokens; added here too, it counts as the tokens it will
+    # be, not as the characters the tokenizer reads now ('<blue_dog>': 1 token, not 10).
+    new_tokens = sorted({token for name in concepts for params in methods.values()
+                         for token in added_tokens(name, params)})
+    for tokenizer in tokenizers.values():
+        tokenizer.add_tokens(new_tokens)
+
+    # (key, template) -> the phrase for {c} -> (the prompt it makes, who says it)
+    uses: dict[tuple[str, str], dict[str, tuple[str, list[str]]]] = {}
+    mode = config["generation"]["baseline_phrase"]
+    for key, template, kinds in _prompt_keys(config["prompts"]):
+        phrases = uses.setdefault((key, template), {})
+        for concept in (c for c in concepts.values() if c.kind in kinds):
+            for name, params in methods.items():
+                phrase = get_method(params["type"]).concept_phrase(concept.name, concept.class_noun, params)
+                phrases.setdefault(phrase, (fill(template, phrase), []))[1].append(f"{name} on {concept.name}")
+            # The base model's baselines: the class noun for {c}, or nothing (baseline_phrase: empty).
+            phrase = concept.class_noun if mode == "class" else ""
+            phrases.setdefault(phrase, (baseline_prompt(template, concept.class_noun, mode), []))[1].append(
+                f"the base model on {concept.name}")
+    prompts = sorted({prompt for phrases in uses.values() for prompt, _ in phrases.values()})
+    # Counted with the start and end tokens, as the encoders get them; verbose=False: no warning about the length.
+    counts = {name: dict(zip(prompts, map(len, tokenizer(prompts, verbose=False).input_ids)))
+              for name, tokenizer in tokenizers.items()}
+    problems = []
+    for (key, template), phrases in uses.items():
+        over = sorted(((counts[name][prompt], name, phrase) for phrase, (prompt, _) in phrases.items()
+                       for name, tokenizer in tokenizers.items() if counts[name][prompt] > tokenizer.model_max_length),
+                      reverse=True)
+        if not over:
+            continue
+        count, name, phrase = over[0]
+        others = sorted({p for _, _, p in over} - {phrase})
+        problems.append(
+            f"{key}: {_shortened(template)!r} is {count} tokens (start and end included) with {phrase!r} for {{c}} "
+            f"({_listed(phrases[phrase][1])}), and base_model {config['base_model']}'s text encoder reads "
+            f"{tokenizers[name].model_max_length} ({name}'s model_max_length): it would cut off the rest without a "
+            "word. Shorten the prompt" + (f"; it is too long with {_listed([repr(p) for p in others])} too"
+                                          if others else ""))
+    return problems
+
+
+def _shortened(text: str, length: int = 80) -> str:
+    return text if len(text) <= length else text[: length - 3] + "..."
+
+
+def _listed(items: list[str], most: int = 3) -> str:
+    return ", ".join(items[:most]) + (f" and {len(items) - most} more" if len(items) > most else "")
+
+
+def _prompt_keys(prompts: dict) -> list[tuple[str, str, tuple[str, ...]]]:
+    """(config key, template, the concept kinds it is for) of the image prompt and every context prompt."""
+    keys = [("prompts.image", prompts["image"], KINDS)]
+    context = prompts["context"]
+    if isinstance(context, Mapping):
+        keys += [(f"prompts.context.{kind}.{i}", t, (kind,)) for kind, listed in context.items()
+                 for i, t in enumerate(listed)]
+    else:
+        keys += [(f"prompts.context.{i}", t, KINDS) for i, t in enumerate(context)]
+    return keys
 
 
 def prompt_kind_problems(config: dict, concepts: dict[str, Concept]) -> list[str]:

@@ -2,10 +2,13 @@
 
 PyYAML alone accepts a duplicate key (the last one silently wins: a concept would get another concept's photos),
 reads an empty file as None and a list as a list; here each of those is an error a user can act on.
+
+`--config` values, which Snakemake reads itself, are read again here as a config file's would be.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import yaml
@@ -68,3 +71,47 @@ def read_config_file(path: str | Path) -> dict:
         raise ConfigFileError(f"{path}: the top level must be a mapping of settings (key: value lines such as "
                               f"'resolution: 512'), not a {type(data).__name__}")
     return data
+
+
+# Where a --config text is read as a number or a boolean. YAML 1.1's other booleans (yes, no, on, off) stay words:
+# Snakemake drops the quotes a user would write to keep them text, and `mixed_precision: no` is a word.
+_BOOLEANS = ("true", "false")
+
+
+def _command_line_scalar(text: str):
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text  # e.g. "{c} on a beach", quoted on the command line
+    if isinstance(value, bool):
+        return value if text.strip().lower() in _BOOLEANS else text
+    return value if value is None or isinstance(value, (int, float)) else text  # a date stays text, as does 'a: b'
+
+
+def command_line_values(given: Mapping) -> dict:
+    """Snakemake's `--config` values as a config file would give them.
+
+    Snakemake reads a top-level value as a number where it can, but a nested one (`generation={guidance_scale: 0}`)
+    with YAML's BaseLoader, which keeps every scalar as text ('0'); each text is read again here as YAML reads a
+    scalar: '0' -> 0, '7.0e-3' -> 0.007, 'true' -> True, 'null' -> None ('7e-3' stays text, as in a file, and is
+    refused with the fix). Mapping keys stay as they are.
+    """
+    def read(value):
+        if isinstance(value, Mapping):
+            return {key: read(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [read(item) for item in value]
+        return _command_line_scalar(value) if isinstance(value, str) else value
+
+    return read(given)
+
+
+def problem_header(files: list[str], given: Mapping) -> str:
+    """The first line of a start-up problem: where to fix it, the config file(s) and any `--config` values.
+
+    `given`: the --config values alone (Snakemake's config_settings.config; its overwrite_config also holds the
+    --configfile presets' settings, which are not command-line values)."""
+    where = ", ".join(files)
+    if given:
+        where += f", or the --config values {sorted(given)}"
+    return f"config problem (fix it in {where}):"

@@ -61,6 +61,7 @@ def validate_config(raw: dict, base_dir: str | Path = ".", warn=None) -> dict:
     keys = {name: f"concepts.{name}.images" if name in config["concepts"] else "concepts_dir" for name in concepts}
     image_problems, notes = checks.concept_problems(concepts, keys, config["resolution"])
     problems += image_problems + checks.prompt_kind_problems(config, concepts)
+    problems += checks.prompt_length_problems(config, concepts, methods, base_dir)
     problems += _oracle_metric_problems(config, concepts)
     if problems:
         raise ConfigError("\n".join(f"- {p}" for p in problems))

@@ -1,10 +1,13 @@
-"""A CLIP tokenizer the project writes itself, so that tiny and world models need no download."""
+"""A CLIP tokenizer the project writes itself, so that tiny and world models need no download; and a base model's
+tokenizers read from local files alone, for the start-up check of prompt lengths."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
 from pathlib import Path
+
+from conceptbench.diffusion.sources import BUILT_BY_THE_WORKFLOW, BUILTIN_TINY_XL, BUILTIN_WORLD, world_path
 
 
 def char_level_vocab(merges: Sequence[tuple[str, str]] = ()) -> dict[str, int]:
@@ -38,3 +41,69 @@ def write_tiny_tokenizer(folder: Path, merges: Sequence[tuple[str, str]] = ()) -
     config = {"model_max_length": 77, "bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>",
               "pad_token": "<|endoftext|>", "unk_token": "<|endoftext|>", "tokenizer_class": "CLIPTokenizer"}
     (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
+
+
+# The components of a diffusers pipeline folder that hold its text encoders' tokenizers (SDXL has two).
+TOKENIZER_COMPONENTS = ("tokenizer", "tokenizer_2")
+
+
+class TokenizerUnavailable(LookupError):
+    """A base model's tokenizers cannot be read from this machine's files (e.g. a hub model not downloaded yet)."""
+
+
+def tiny_tokenizer():
+    """The tokenizer of the tiny models' text encoders (write_tiny_tokenizer's), without building a model."""
+    import tempfile
+
+    from transformers import CLIPTokenizer
+
+    with tempfile.TemporaryDirectory() as folder:
+        write_tiny_tokenizer(Path(folder))
+        return CLIPTokenizer.from_pretrained(folder, local_files_only=True)
+
+
+def base_model_tokenizers(source: str, base_dir: Path) -> dict:
+    """Component name ("tokenizer", and "tokenizer_2" on SDXL) -> the tokenizer of that text encoder of a base model,
+    read from local files only: a builtin's own, a local pipeline folder's, or a hub model's copy in the Hugging Face
+    cache. Nothing is downloaded; TokenizerUnavailable says why they cannot be read."""
+    if source in BUILT_BY_THE_WORKFLOW:  # not built yet at start-up, but their tokenizers are fixed
+        return {name: tiny_tokenizer() for name in TOKENIZER_COMPONENTS[: 2 if source == BUILTIN_TINY_XL else 1]}
+    folder = _pipeline_folder(source, base_dir)
+    index_file = folder / "model_index.json"
+    try:
+        index = json.loads(index_file.read_text())
+    except (OSError, ValueError) as exc:
+        raise TokenizerUnavailable(f"cannot read {index_file} ({exc})") from None
+    # An entry is [library, class], or [null, null] where the pipeline has no such component.
+    names = [name for name in TOKENIZER_COMPONENTS if (index.get(name) or [None])[0]]
+    if not names:
+        raise TokenizerUnavailable(f"{index_file} names no tokenizer")
+    from transformers import CLIPTokenizer
+
+    tokenizers = {}
+    for name in names:
+        try:
+            tokenizers[name] = CLIPTokenizer.from_pretrained(folder / name, local_files_only=True)
+        except Exception as exc:  # noqa: BLE001 (missing files, or whatever a broken file makes transformers raise)
+            raise TokenizerUnavailable(f"cannot read the tokenizer in {folder / name} ({exc})") from None
+    return tokenizers
+
+
+def _pipeline_folder(source: str, base_dir: Path) -> Path:
+    """The local folder of a base model: builtin:world's committed one, a local path, or a hub id's cached copy."""
+    if source == BUILTIN_WORLD:
+        return world_path("base_model")
+    path = Path(source).expanduser()
+    path = path if path.is_absolute() else base_dir / path
+    if path.exists():
+        return path
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        cached = try_to_load_from_cache(source, "model_index.json")
+    except Exception:  # noqa: BLE001 (not a valid hub id either: start-up's source check reports it)
+        cached = None
+    if not isinstance(cached, str):  # None, or a marker that the file is known not to exist
+        raise TokenizerUnavailable(f"{source} is neither a local folder nor in the Hugging Face cache yet (its first "
+                                   "job downloads it)")
+    return Path(cached).parent

@@ -4,6 +4,8 @@ Each method module exposes:
 - `DEFAULTS`: its hyperparameters and their default values (config entries override them);
 - `SCHEMA` (optional): the config schema of the settings only this type has (shared ones are in SHARED_SCHEMA);
 - `concept_phrase(concept_name, class_noun, params)`: the words that stand for the concept in prompts;
+- `added_tokens(concept_name, params)` (optional; none if absent): the tokens `prepare` adds to the tokenizer,
+  one per learned vector, so that start-up counts a prompt's tokens as the text encoder will see them;
 - `uses_prior(params)`: whether it needs the class images of the concept's class;
 - `prepare(pipe, concept_name, class_noun, params) -> TrainingSetup`: make the pipeline trainable its way;
   (torch, diffusers and peft are imported inside these functions: planning the workflow needs none of them)
@@ -101,6 +103,12 @@ def get_method(method_type: str) -> ModuleType:
     except KeyError:
         known = ", ".join(sorted(METHOD_TYPES))
         raise ValueError(f"unknown method type {method_type!r}; known types: {known}") from None
+
+
+def added_tokens(concept_name: str, params: dict) -> list[str]:
+    """The new tokens a method entry's training adds to the tokenizer for a concept (none for most types)."""
+    module = get_method(params["type"])
+    return list(module.added_tokens(concept_name, params)) if hasattr(module, "added_tokens") else []
 
 
 def method_params(entry: dict) -> dict:

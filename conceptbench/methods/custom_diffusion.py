@@ -38,6 +38,10 @@ def concept_phrase(concept_name: str, class_noun: str, params: dict) -> str:
     return f"{textual_inversion.placeholder_token(concept_name, params)} {class_noun}"
 
 
+def added_tokens(concept_name: str, params: dict) -> list[str]:
+    return textual_inversion.added_tokens(concept_name, params)  # its token is Textual Inversion's
+
+
 def uses_prior(params: dict) -> bool:
     return bool(params["prior_preservation"])
 

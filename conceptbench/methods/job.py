@@ -156,11 +156,17 @@ def train_concept(*, base_model: str | Path, targets_dir: str | Path, class_imag
     for step in params["eval_steps"]:
         shutil.copytree(snapshot_dir(state_dir, step), snapshot_dir(out_dir, step), copy_function=_link_or_copy)
     write_loss_log(out_dir / "loss.csv", rows)
+    # What this attempt ran on and in which precision, not only what was asked for (device: auto; fp16 on a CPU).
+    used = attempts[-1]
+    asked = params.get("mixed_precision", "no")
+    precision = {"mixed_precision": used["mixed_precision"]}
+    if used["mixed_precision"] != asked:
+        precision["mixed_precision_note"] = f"{asked} requested, not available on {used['device']}: trained in float32"
     metadata = {
         "concept": concept_name, "class_noun": class_noun, "method": method_name, "hyperparameters": params,
         "seed": params["seed"], "concept_phrase": method.concept_phrase(concept_name, class_noun, params),
         "base_model": {"source": str(base_model), **identity}, "versions": versions,
-        "device": "cuda" if torch.cuda.is_available() else "cpu", "threads": torch.get_num_threads(),
+        "device": used["device"], **precision, "threads": torch.get_num_threads(),
         "wall_time_s": round(time.time() - started, 3), "peak_memory_mb": round(peak_memory_mb(), 1),
         "final_loss": rows[-1]["loss"] if rows else None, "num_instance_images": len(instance_images),
         "num_class_images": len(class_images) if class_images else 0,

@@ -22,6 +22,11 @@ def concept_phrase(concept_name: str, class_noun: str, params: dict) -> str:
     return placeholder_token(concept_name, params)
 
 
+def added_tokens(concept_name: str, params: dict) -> list[str]:
+    """The tokens `prepare` adds to each tokenizer: the placeholder, one token for its one learned vector."""
+    return [placeholder_token(concept_name, params)]
+
+
 def uses_prior(params: dict) -> bool:
     return False
 

@@ -214,8 +214,9 @@ def run_training(pipe, setup: TrainingSetup, config: TrainingConfig, instance_im
                  progress: bool = True, device: str = "auto",
                  snapshot: Callable[[int], None] | None = None) -> tuple[list[dict], list[dict]]:
     """Train `setup.trainable` in place inside `pipe`; returns the loss log rows (step, loss, lr) and the
-    attempts that made them (one per call: when it started, on which host, its first and last step, and the
-    signal that stopped it), so that metadata.json keeps what the job logs of killed attempts lose.
+    attempts that made them (one per call: when it started, on which host and device, with which mixed precision
+    in effect, its first and last step, and the signal that stopped it), so that metadata.json keeps what the job
+    logs of killed attempts lose.
 
     The state is saved to `state_dir` every `config.checkpoint_every` steps and when SIGTERM/SIGINT arrives
     (then TrainingInterrupted is raised). A later call with the same `run_id` resumes from that state.
@@ -232,6 +233,12 @@ def run_training(pipe, setup: TrainingSetup, config: TrainingConfig, instance_im
     AcceleratorState._reset_state(reset_partial_state=True)
     accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=pick_device(device) == "cpu")
     device = accelerator.device
+    # accelerate has no float16 autocast on a CPU: asked for fp16 there, it computes in float32 (native_amp False,
+    # "whether mixed precision is actually enabled"). The attempt records what it used.
+    precision = config.mixed_precision if accelerator.native_amp else "no"
+    if precision != config.mixed_precision:
+        log(f"mixed_precision {config.mixed_precision} asked for, but it is not available on {device.type}: training "
+            "in float32 (metadata.json says so)")
     from diffusers import DDPMScheduler
 
     from conceptbench.diffusion.pipelines import text_encoders
@@ -274,7 +281,7 @@ def run_training(pipe, setup: TrainingSetup, config: TrainingConfig, instance_im
     start, attempts = load_state(state_dir, run_id, setup, optimizer, generator, device, log)
     rows = _read_loss_log(log_path, upto=start)
     attempt = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": platform.node(), "from_step": start,
-               "to_step": start, "stopped_by": None}
+               "to_step": start, "stopped_by": None, "device": device.type, "mixed_precision": precision}
 
     bs = config.batch_size
     with _StopRequest() as stop, tqdm(total=config.steps, initial=start, disable=not progress,

@@ -20,6 +20,7 @@ from config_helpers import (
     write_config_file,
 )
 
+from conceptbench.config.reading import command_line_values, problem_header
 from conceptbench.config.validate import ConfigError, load_config_file, validate_config
 from conceptbench.methods import METHOD_TYPES
 
@@ -189,6 +190,139 @@ def test_every_problem_is_reported_at_once(tmp_path):
     concept(tmp_path / "concepts" / "two_photos", n_photos=2)
     message = message_of(tmp_path, raw)
     assert_names(message, "resolution", "resources.trian", "base_model", "two_photos")
+
+
+# ---- --config values: Snakemake's own reading of them, then the workflow's (rules/common.smk) ----------------------
+
+
+def _command_line(tmp_path: Path, *entries: str) -> tuple[dict, dict]:
+    """(the --config values as Snakemake gives them, the config the workflow checks with them) for `entries`."""
+    from snakemake.cli import parse_config
+    from snakemake.utils import update_config
+
+    given = parse_config(list(entries))
+    raw = base_config(tmp_path)
+    update_config(raw, given)
+    update_config(raw, command_line_values(given))
+    return given, raw
+
+
+def test_nested_command_line_values_are_read_as_yaml(tmp_path):
+    given, raw = _command_line(tmp_path, "generation={guidance_scale: 0}", "prior={num_images: 4, seed: 7}",
+                               "methods={lora: {learning_rate: 7.0e-3, mixed_precision: no}}", "seeds=[0, 1]")
+    assert given["generation"] == {"guidance_scale": "0"}  # what Snakemake hands over: text
+    config = validate_config(raw, tmp_path)
+    assert config["generation"]["guidance_scale"] == 0 and config["prior"]["num_images"] == 4
+    assert isinstance(config["prior"]["num_images"], int) and config["prior"]["seed"] == 7
+    assert config["_methods"]["lora"]["learning_rate"] == 7e-3 and config["seeds"] == [0, 1]
+    assert config["_methods"]["lora"]["mixed_precision"] == "no"  # YAML 1.1 would read False; quotes cannot help
+
+
+def test_a_bad_command_line_value_is_still_refused_and_named_as_one(tmp_path):
+    given, raw = _command_line(tmp_path, "generation={guidance_scale: fast, num_images: 2.5}")
+    message = problem_header(["config.yaml"], given) + "\n" + message_of(tmp_path, raw)
+    assert_names(message, "fix it in config.yaml, or the --config values ['generation']",
+                 "generation.guidance_scale: 'fast' is not of type 'number'", "generation.num_images",
+                 "must be a whole number")
+
+
+# ---- prompts that do not fit the base model's text encoder ---------------------------------------------------------
+
+
+def _prompt_of(tokens: int) -> str:
+    """A prompt of `tokens` tokens besides {c} on the tiny models' tokenizer, which reads each character as one."""
+    return "{c} " + "y" * tokens
+
+
+def _sdxl_folder(folder: Path, second_limit: int) -> Path:
+    """A local SDXL pipeline folder, as far as start-up reads it: model_index.json and the two tokenizers, the second
+    reading `second_limit` tokens."""
+    import json
+
+    from conceptbench.diffusion.tokenizers import write_tiny_tokenizer
+
+    index = {"_class_name": "StableDiffusionXLPipeline", "tokenizer": ["transformers", "CLIPTokenizer"],
+             "tokenizer_2": ["transformers", "CLIPTokenizer"], "unet": ["diffusers", "UNet2DConditionModel"]}
+    folder.mkdir(parents=True)
+    (folder / "model_index.json").write_text(json.dumps(index))
+    for name in ("tokenizer", "tokenizer_2"):
+        write_tiny_tokenizer(folder / name)
+    settings = folder / "tokenizer_2" / "tokenizer_config.json"
+    settings.write_text(json.dumps({**json.loads(settings.read_text()), "model_max_length": second_limit}))
+    return folder
+
+
+@pytest.mark.parametrize("base_model", ["builtin:tiny", "builtin:tiny-xl"])
+def test_a_prompt_longer_than_the_text_encoder_reads_is_refused(tmp_path, base_model):
+    raw = base_config(tmp_path)
+    raw["base_model"] = base_model
+    raw["prompts"]["context"] = ["a photo of {c} in a forest", _prompt_of(70)]
+    message = message_of(tmp_path, raw)
+    # 'sks dog' (DreamBooth, LoRA) is 6 tokens: 6 + 70 + start and end = 78, one more than CLIP's 77.
+    assert_names(message, "prompts.context.1: '{c} yyy", "is 78 tokens (start and end included)",
+                 "with 'sks dog' for {c} (dreambooth on good_dog, lora on good_dog)", f"base_model {base_model}'s",
+                 "reads 77", "model_max_length", "Shorten the prompt")
+    # Textual Inversion's placeholder will be one token (73 in all), the base model's 'dog' three (75): they fit.
+    assert "<good_dog>" not in message and "'dog'" not in message and "prompts.context.0" not in message
+
+
+def test_a_placeholder_counts_as_the_one_token_it_will_be(tmp_path):
+    # '<good_dog>' is 10 characters, so 10 tokens of the tiny tokenizer today; training adds it as one.
+    raw = base_config(tmp_path)
+    raw["base_model"] = "builtin:tiny"
+    raw["methods"] = {"textual_inversion": raw["methods"]["textual_inversion"]}
+    raw["generation"]["baseline_phrase"] = "empty"  # the base model's prompt: no phrase for {c}
+    forest = "a photo of {c} in a forest"  # a world context (the oracle metrics ask for one)
+    raw["prompts"]["context"] = [forest, _prompt_of(74)]  # 1 + 74 + start and end: exactly the 77 the encoder reads
+    load_config_file(write_config_file(tmp_path, raw), tmp_path)
+    raw["prompts"]["context"] = [forest, _prompt_of(75)]
+    assert_names(message_of(tmp_path, raw), "prompts.context.1", "is 78 tokens", "'<good_dog>' for {c}",
+                 "textual_inversion on good_dog")
+
+
+def test_every_tokenizer_of_an_sdxl_model_is_checked(tmp_path):
+    raw = base_config(tmp_path)
+    raw["base_model"] = str(_sdxl_folder(tmp_path / "my-sdxl", second_limit=64))
+    raw["prompts"]["context"] = ["a photo of {c} in a forest", _prompt_of(60)]  # 68 tokens with 'sks dog'
+    assert_names(message_of(tmp_path, raw), "prompts.context.1", "is 68 tokens", "reads 64",
+                 "tokenizer_2's model_max_length")
+
+
+def test_a_long_prompt_on_the_world_model_is_refused(tmp_path):
+    raw = base_config(tmp_path)
+    raw["prompts"]["image"] = "a photo of {c}" + " in a forest" * 30
+    assert_names(message_of(tmp_path, raw), "prompts.image: 'a photo of {c} in a forest in", "base_model builtin:world",
+                 "reads 77", "Shorten the prompt")
+
+
+def test_a_hub_model_in_the_local_cache_has_its_prompts_checked(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    # The cache's layout: models--owner--name/refs/main names the snapshot the files are in.
+    repo = tmp_path / "hub" / "models--someone--tiny-sdxl"
+    _sdxl_folder(repo / "snapshots" / "0123abc", second_limit=64)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0123abc")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    raw = base_config(tmp_path)
+    raw["base_model"] = "someone/tiny-sdxl"
+    raw["prompts"]["context"] = ["a photo of {c} in a forest", _prompt_of(60)]
+    assert_names(message_of(tmp_path, raw), "prompts.context.1", "base_model someone/tiny-sdxl's", "reads 64")
+
+
+def test_prompt_lengths_of_a_hub_model_not_downloaded_yet_are_left_to_its_jobs(tmp_path, monkeypatch, caplog):
+    import logging
+
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty_cache"))
+    raw = base_config(tmp_path)
+    raw["base_model"] = "someone/not-downloaded"
+    raw["prompts"]["context"] = ["a photo of {c} in a forest", _prompt_of(200)]
+    with caplog.at_level(logging.INFO, logger="conceptbench.config.checks"):
+        load_config_file(write_config_file(tmp_path, raw), tmp_path)  # nothing downloaded, nothing refused
+    assert_names(caplog.text, "prompt lengths not checked at start-up", "someone/not-downloaded",
+                 "Hugging Face cache")
 
 
 # ---- concept folders and photos ---------------------------------------------------------------------------------

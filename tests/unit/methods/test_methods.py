@@ -1,5 +1,7 @@
 """Each method trains on the tiny model, and its artifact loads with the stock diffusers call and changes output."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -60,7 +62,6 @@ def test_artifact_loads_into_stock_pipeline_and_changes_output(tmp_path, tiny_mo
 
     assert (out / "loss.csv").read_text().splitlines()[0] == "step,loss,lr"
     assert len((out / "loss.csv").read_text().splitlines()) == 1 + params["steps"]
-    import json
 
     meta = json.loads((out / "metadata.json").read_text())
     for key in ("hyperparameters", "seed", "versions", "base_model", "wall_time_s", "peak_memory_mb"):
@@ -68,6 +69,22 @@ def test_artifact_loads_into_stock_pipeline_and_changes_output(tmp_path, tiny_mo
     assert meta["base_model"]["weights_sha256"]
     # No resumable state is left, only links to the outputs (see tests/unit/methods/test_resume.py for why).
     assert sorted(p.name for p in (tmp_path / "state").iterdir()) == ["finished", "finished.json"]
+
+
+@pytest.mark.parametrize("asked, used", [("fp16", "no"), ("bf16", "bf16")])
+def test_metadata_records_the_precision_training_used(tmp_path, tiny_model, dog_targets, asked, used):
+    # On a CPU accelerate computes fp16 in float32 (it has no float16 autocast there) and bf16 in bfloat16.
+    params = method_params({"type": "textual_inversion", "steps": 2, "checkpoint_every": 0, "mixed_precision": asked})
+    meta = train_concept(base_model=tiny_model, targets_dir=dog_targets, class_images_dir=None,
+                         concept_name="blue_dog", class_noun="dog", method_name="ti", params=params,
+                         out_dir=tmp_path / "ckpt", state_dir=tmp_path / "state", log=lambda *_: None, device="cpu")
+    assert meta == json.loads((tmp_path / "ckpt" / "metadata.json").read_text())
+    assert (meta["device"], meta["mixed_precision"], meta["hyperparameters"]["mixed_precision"]) == ("cpu", used, asked)
+    assert meta["attempts"][-1]["mixed_precision"] == used
+    if used == asked:
+        assert "mixed_precision_note" not in meta
+    else:
+        assert meta["mixed_precision_note"] == "fp16 requested, not available on cpu: trained in float32"
 
 
 def test_textual_inversion_changes_only_the_new_token(tmp_path, tiny_model, dog_targets):
