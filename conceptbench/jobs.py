@@ -1,4 +1,5 @@
-"""What every workflow script does first: log to the rule's log file and use the threads it was given.
+"""What every workflow script does first: log to the rule's log file, use the threads it was given, and hold the
+lock on its output (so that no two processes ever make the same output at once).
 
 Every script imports this module before anything else, because importing it also makes Python's cyclic garbage
 collector run less often: a job imports torch, diffusers and transformers (about a million objects, none of them
@@ -9,8 +10,10 @@ while they load, at 10,000 ~85 times. `python bench/imports.py` measures it: the
 
 from __future__ import annotations
 
+import fcntl
 import gc
 import os
+import socket
 import sys
 import time
 from pathlib import Path
@@ -20,7 +23,8 @@ gc.set_threshold(COLLECTION_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def start_job(snakemake):
-    """Send stdout/stderr (progress bars, tracebacks) to the rule's log, pin torch to the rule's threads.
+    """Send stdout/stderr (progress bars, tracebacks) to the rule's log, pin torch to the rule's threads, and take
+    the lock on the job's output: if another process is still making it, say so and exit (status 1).
 
     Returns a `log(message)` function that prints a timestamped line. Jobs that never import torch (tables,
     plots) do not pay for it here either.
@@ -40,6 +44,14 @@ def start_job(snakemake):
 
     log(f"=== {time.strftime('%Y-%m-%d')} rule {snakemake.rule} {dict(snakemake.wildcards)} "
         f"with {snakemake.threads} thread(s), {process_age():.2f} s after the process started")
+    if snakemake.output:
+        try:
+            hold_output(str(snakemake.output[0]), log)
+        except OutputBusy as busy:
+            log(str(busy))
+            if sys.__stderr__ is not sys.stderr:  # on the console too, not only in the log
+                print(busy, file=sys.__stderr__, flush=True)
+            raise SystemExit(1) from None  # a plain message, no traceback: nothing went wrong in this job
     return log
 
 
@@ -48,3 +60,56 @@ def process_age() -> float:
     import psutil
 
     return time.time() - psutil.Process().create_time()
+
+
+# ---- one process per output ------------------------------------------------------------------------------------
+
+LOCKS = Path("results/locks")  # beside the outputs, where Snakemake neither cleans up nor --unlock looks
+_held = []  # the open lock files: a lock lasts as long as this process, even one killed with -9
+
+
+class OutputBusy(RuntimeError):
+    """Another process holds the lock on this job's output."""
+
+
+def lock_file(output: str) -> Path:
+    """The lock of an output: results/images/c/m -> results/locks/images/c/m.lock."""
+    parts = Path(output).parts
+    parts = parts[1:] if parts[0] in ("results", Path(output).anchor) else parts
+    return LOCKS.joinpath(*parts).with_name(parts[-1] + ".lock")
+
+
+def hold_output(output: str, log=print) -> None:
+    """Lock `output` for the rest of this process, or raise OutputBusy naming the process that holds it.
+
+    Killing Snakemake with -9 leaves its jobs running. After `snakemake --unlock`, a re-run starts a second job for
+    the same output beside the first: without this lock both write the same partial files, and one of them renames
+    or removes what the other is writing (a FileNotFoundError, or a training state mixed from two attempts).
+    """
+    path = lock_file(output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # "a+", not "w": opening must not erase the holder's pid. Held open until the process ends.
+    handle = open(path, "a+")  # noqa: SIM115
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        pid, _, host = handle.read().strip().partition(" ")
+        handle.close()
+        if pid.isdigit():
+            holder = f"pid {pid} on {host}"
+            stop = f"kill {pid}" if host == socket.gethostname() else f"kill {pid} on {host}"
+        else:  # it holds the lock but has not written its pid yet
+            holder, stop = "pid unknown", f"find the process that has {path} open"
+        raise OutputBusy(f"another process ({holder}) is still making {output}, most likely the job of an earlier "
+                         f"snakemake that was killed (its jobs go on running). Wait for it to end, or stop it "
+                         f"({stop}), then run snakemake again") from None
+    except OSError as exc:  # a file system without locks: run unprotected rather than not at all
+        handle.close()
+        log(f"warning: cannot lock {path} ({exc}); nothing stops a second process from making {output} meanwhile")
+        return
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()} {socket.gethostname()}\n")
+    handle.flush()
+    _held.append(handle)

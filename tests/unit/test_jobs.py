@@ -1,6 +1,7 @@
 """The job set-up every workflow script shares (conceptbench.jobs): imported first, it makes heavy imports cheaper."""
 
 import ast
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -36,3 +37,58 @@ def test_importing_the_job_set_up_makes_collections_rarer():
     before, after = [int(n) for n in out[:3]], [int(n) for n in out[3:]]
     assert before[0] == 700  # CPython's default: what the measurement in bench/imports.py compares against
     assert after == [10_000, *before[1:]]  # only the youngest generation's threshold changes
+
+
+# A job that holds its output's lock (start_job takes it) until the test closes its stdin.
+JOB = """
+import socket, sys, types
+from conceptbench.jobs import start_job
+job = types.SimpleNamespace(log=[sys.argv[1]], threads=1, rule="generate", wildcards={"concept": "c", "method": "m"},
+                            output=["results/images/c/m"])
+start_job(job)
+print("started", socket.gethostname(), file=sys.__stdout__, flush=True)
+sys.stdin.read()
+"""
+
+
+def _start_holder(workdir: Path, log: str) -> tuple[subprocess.Popen, str]:
+    holder = subprocess.Popen([sys.executable, "-c", JOB, log], cwd=workdir, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    started, host = holder.stdout.readline().split()
+    assert started == "started"
+    return holder, host
+
+
+def _second_job(workdir: Path, log: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", JOB, log], cwd=workdir, stdin=subprocess.DEVNULL, check=False,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_a_second_job_for_the_same_output_stops_at_once_naming_the_first(tmp_path):
+    """Snakemake killed with -9 leaves its job running; after --unlock a re-run starts a second job for the same
+    output, which must stop before it touches anything, with a message instead of a traceback."""
+    holder, host = _start_holder(tmp_path, "logs/first.log")
+    try:
+        second = _second_job(tmp_path, "logs/second.log")
+    finally:
+        holder.stdin.close()
+        assert holder.wait(timeout=60) == 0
+    message = (f"another process (pid {holder.pid} on {host}) is still making results/images/c/m, most likely the job "
+               f"of an earlier snakemake that was killed (its jobs go on running). Wait for it to end, or stop it "
+               f"(kill {holder.pid}), then run snakemake again")
+    assert second.returncode == 1 and message in second.stderr, second.stderr
+    assert "Traceback" not in second.stderr
+    log = (tmp_path / "logs" / "second.log").read_text()
+    assert message in log and "Traceback" not in log
+    assert (tmp_path / "results" / "locks" / "images" / "c" / "m.lock").is_file()
+
+    # The first job has ended: its lock went with it.
+    assert _second_job(tmp_path, "logs/third.log").returncode == 0
+
+
+def test_a_job_killed_with_minus_9_leaves_no_stale_lock(tmp_path):
+    holder, _ = _start_holder(tmp_path, "logs/first.log")
+    holder.send_signal(signal.SIGKILL)
+    holder.wait(timeout=60)
+    again = _second_job(tmp_path, "logs/second.log")
+    assert again.returncode == 0, again.stderr

@@ -302,7 +302,7 @@ def test_atomic_folder_leaves_nothing_behind_on_error(tmp_path):
 
 
 def test_killed_generation_leaves_no_half_written_set(reduced_run, pytestconfig):
-    """SIGKILL Snakemake and its generate job while it generates the set; a re-run regenerates the set fully."""
+    """SIGKILL Snakemake and its generate job while it generates the set; a re-run completes the set, bitwise."""
     workdir, digests = reduced_run
     method = "dreambooth"
     target = f"results/images/{REDUCED_CONCEPT}/{method}"
@@ -311,8 +311,9 @@ def test_killed_generation_leaves_no_half_written_set(reduced_run, pytestconfig)
 
     process = start_snakemake(workdir, target)
     try:
-        # The job makes <set>.partial before its first batch and writes every image into it when the last batch is
-        # done, so the folder is the sign of work in progress.
+        # The job makes <set>.partial before its first batch and writes each batch's images into it as they are
+        # made, so the folder is the sign of work in progress (tests/unit/diffusion/test_resume_generation.py checks
+        # that a re-run keeps them).
         waited = wait_for(lambda: partial.is_dir() or process.poll() is not None, timeout=300,
                           what=f"{partial} to appear")
         assert process.poll() is None, "generation ended before it could be killed; see background_snakemake.log"
