@@ -135,9 +135,14 @@ def test_a_set_that_lost_images_is_named_not_scored(files):
     features = dict(files["feats"]["clip"]["images"])
     features["ctx_a"] = features["ctx_a"][:2]
     save_features(files["images"][0], features, _extractor("clip"))
-    with pytest.raises(ValueError, match=r"clip/images\.safetensors: image sets \['ctx_a'\] have \[2\] rows, not "
-                                         r"the 3 images per set"):
+    with pytest.raises(ValueError, match=r"clip/images\.safetensors: image sets have other sizes than the config "
+                                         r"generates \(ctx_a: 2 rows, not 3\)"):
         score_concept(method="lora", image_files=files["images"], set_size=3, **_common(files))
+    # Counts per prompt kind ({plain, context}) are checked per set, the base model's halves too: here the context
+    # sets are meant to have 2.
+    with pytest.raises(ValueError, match=r"baselines\.safetensors: .*ctx_b/a: 3 rows, not 2"):
+        score_concept(method="lora", image_files=files["images"], set_size={"plain": 3, "context": 2},
+                      **_common(files))
 
 
 def test_a_truncated_feature_file_is_named_with_the_fix(files):
