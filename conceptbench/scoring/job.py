@@ -27,11 +27,10 @@ def _per_extractor(extractors: Sequence[str], paths: Sequence[str], set_size: in
         out[extractor] = load_features(path)
         if set_size is None:
             continue
-        wrong = {key: (len(rows), images_per_prompt(set_size, set_prompt_id(key)))
-                 for key, rows in out[extractor].items()
-                 if len(rows) != images_per_prompt(set_size, set_prompt_id(key))}
+        expected = {key: images_per_prompt(set_size, set_prompt_id(key)) for key in out[extractor]}
+        wrong = sorted(key for key, rows in out[extractor].items() if len(rows) != expected[key])
         if wrong:
-            found = ", ".join(f"{key}: {n} rows, not {expected}" for key, (n, expected) in sorted(wrong.items()))
+            found = ", ".join(f"{key}: {len(out[extractor][key])} rows, not {expected[key]}" for key in wrong)
             raise ValueError(f"{path}: image sets have other sizes than the config generates ({found}): an image set "
                              "lost images or the file is stale; delete it and the image folder it embeds, and re-run "
                              "snakemake")

@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(error))
     write_individuals(individuals, args.out, args.size)
     for individual in individuals:
-        print(f"{individual.name}: {individual.kind}, {individual.look.pattern} pattern in {individual.second}")
+        print(individual.describe())
     print(f"{len(individuals)} concepts in {args.out}; whether the base model draws them is not checked here: "
           f"python -m conceptbench.world_models novelty {args.out}")
     return 0

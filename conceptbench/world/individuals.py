@@ -48,6 +48,10 @@ class Individual:
     def kind(self) -> str:
         return "live" if self.class_noun in V.LIVE_CLASSES else "object"
 
+    def describe(self) -> str:
+        """One line for a command's output: 'cyan_dog: live, checks pattern in magenta'."""
+        return f"{self.name}: {self.kind}, {self.look.pattern} pattern in {self.second}"
+
 
 def max_individuals() -> int:
     """How many distinct individuals there are: one per class and novel body colour."""

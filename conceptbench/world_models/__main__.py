@@ -74,7 +74,7 @@ def _concepts(n: int, out: Path, seed: int, n_images: int) -> int:
     kept, table = novel_individuals(n, out, seed, n_images, log=lambda message: None)
     dropped = sorted(set(table.loc[~table["novel"], "concept"]))
     for individual in kept:
-        print(f"{individual.name}: {individual.kind}, {individual.look.pattern} pattern in {individual.second}")
+        print(individual.describe())
     print(f"{len(kept)} novel concepts in {out} (not novel, left out: {', '.join(dropped) or 'none'}); "
           f"every candidate's numbers: {out / 'novelty.csv'}")
     return 0
