@@ -10,13 +10,21 @@ while they load, at 10,000 ~85 times. `python bench/imports.py` measures it: the
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import gc
 import os
+import resource
 import socket
 import sys
 import time
 from pathlib import Path
+
+from conceptbench.warm import WORKER, hand_over
+
+# Before anything else: with a warm-start server running, the rest of the script runs in a worker of it, which
+# has imported torch and the rest already (conceptbench/warm.py); this process only waits for it.
+hand_over()
 
 COLLECTION_THRESHOLD = 10_000  # new container objects between two young-generation collections (Python: 700)
 gc.set_threshold(COLLECTION_THRESHOLD, *gc.get_threshold()[1:])
@@ -42,8 +50,11 @@ def start_job(snakemake):
     def log(message: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
+    warm = f" (a warm start: forked from pid {os.environ[WORKER]})" if WORKER in os.environ else ""
     log(f"=== {time.strftime('%Y-%m-%d')} rule {snakemake.rule} {dict(snakemake.wildcards)} "
-        f"with {snakemake.threads} thread(s), {process_age():.2f} s after the process started")
+        f"with {snakemake.threads} thread(s), {process_age():.2f} s after the process started{warm}")
+    # What the job cost, from the process itself: a warm start's benchmark file measures only the process waiting.
+    atexit.register(lambda: log(f"used {cpu_seconds():.1f} s of CPU, at most {peak_memory_mb():,.0f} MB resident"))
     if snakemake.output:
         try:
             hold_output(str(snakemake.output[0]), log)
@@ -53,6 +64,17 @@ def start_job(snakemake):
                 print(busy, file=sys.__stderr__, flush=True)
             raise SystemExit(1) from None  # a plain message, no traceback: nothing went wrong in this job
     return log
+
+
+def cpu_seconds() -> float:
+    """CPU time (user and system) of this process so far: since its fork, for a warm start's worker."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def peak_memory_mb() -> float:
+    """The peak resident set of this process (Linux reports it in KiB), a worker's inherited pages included."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def process_age() -> float:

@@ -54,3 +54,26 @@ def code_of(script: str) -> str:
     """The digest of a rule's script and of the library code it imports (conceptbench/workflow/code.py): a param, so
     that a logic change re-runs the rule's jobs and a comment does not."""
     return code_digest(Path(workflow.basedir) / "scripts" / f"{script}.py")
+
+
+# Warm starts (conceptbench/warm.py): when the jobs run on this machine, one server imports torch, diffusers and
+# transformers once, and each job's script runs in a fork of it instead of importing them again (~5 s per job).
+# Off with `--config warm_start=false`; jobs submitted elsewhere (SLURM) always start cold.
+from conceptbench import warm
+
+WARM_START = []
+
+
+onstart:
+    if PLAN.cfg["warm_start"] and workflow.local_exec:
+        WARM_START.append(warm.start_server("logs/warm_start.log"))
+
+
+onsuccess:
+    for server in WARM_START:
+        server.stop()
+
+
+onerror:
+    for server in WARM_START:
+        server.stop()

@@ -4,6 +4,7 @@ and config.yaml is an example a user edits)."""
 # Settings a config may leave out. Values follow the published SD-1.5 recipes where one exists.
 DEFAULTS = {
     "device": "auto",
+    "warm_start": True,  # conceptbench/warm.py: saves each local job ~5 s of imports; same outputs
     "seed": 0,
     "concepts": {},
     "prior": {"num_images": 200, "steps": 50, "guidance_scale": 7.5, "seed": 100000},

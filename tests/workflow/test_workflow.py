@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import shutil
 import signal
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -220,10 +222,23 @@ SUMMARY_TABLES = ("metrics.csv", "summary.csv", "comparisons.csv", "metrics.md")
 
 def reduced_config() -> dict:
     """The default config with its dreambooth entry only (the run also drops cyan_robot): every job of this run is a
-    job of the default run with the same inputs, so its outputs must be the default run's, bit for bit."""
+    job of the default run with the same inputs, so its outputs must be the default run's, bit for bit. Its jobs
+    start cold, the default run's warm (conceptbench/warm.py): so the comparison also proves that a warm start
+    computes the same bytes."""
     cfg = default_config()
     cfg["methods"] = {name: cfg["methods"][name] for name in REDUCED_METHODS}
+    cfg["warm_start"] = False
     return cfg
+
+
+def started_warm(workdir) -> dict[bool, int]:
+    """How many of a run's torch jobs (training, generation, features) started warm and how many cold."""
+    counts = {True: 0, False: 0}
+    for log in (Path(workdir) / "logs").rglob("*.log"):
+        first = log.read_text().splitlines()[:1]
+        if first and re.search(r"rule (train|generate|baselines|class_images|features_\w+) ", first[0]):
+            counts["(a warm start: forked from pid" in first[0]] += 1
+    return counts
 
 
 @pytest.fixture(scope="module")
@@ -242,6 +257,8 @@ def reduced_run(tmp_path_factory, pytestconfig):
 def test_two_runs_from_scratch_give_identical_results(reduced_run, finished_default_run):
     workdir, digests = reduced_run
     default = digests_of_results(finished_default_run.workdir)
+    assert started_warm(finished_default_run.workdir)[False] == 0 and started_warm(workdir)[True] == 0
+    assert started_warm(finished_default_run.workdir)[True] > 0 and started_warm(workdir)[False] > 0
     # The summary tables cover other concepts and methods in the default run; everything else is shared.
     shared = sorted(k for k in digests if k != "summary/metrics.csv")
     assert not set(shared) - default.keys(), f"not made by the default run: {sorted(set(shared) - default.keys())}"
