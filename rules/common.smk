@@ -1,5 +1,6 @@
 # Check the config once, before any job runs, and build the plan every rule file reads (conceptbench/workflow/plan.py).
 import os
+import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -38,6 +39,30 @@ except (ConfigError, ConfigFileError, ValueError) as error:
     # Say where the settings came from: the file(s), and any --config values (which override them).
     files = [str(path) for path in workflow.overwrite_configfiles] or [DEFAULT_CONFIG_FILE]
     raise WorkflowError(f"{problem_header(files, COMMAND_LINE)}\n{error}") from None
+
+# Local runs (no cluster executor): the jobs share this machine's GPUs, one lease each (conceptbench/gpus.py). Checked
+# when the run starts (onstart: not in dry runs, and only there is the executor known): `gpus:` against the GPUs
+# there are, and those against Snakemake's gpu limit. The jobs learn `gpus:` from the environment, not from a param,
+# so changing it re-runs nothing. A cluster's jobs get their GPUs from the cluster (CUDA_VISIBLE_DEVICES).
+onstart:
+    if workflow.is_main_process and workflow.local_exec:
+        from conceptbench import gpus
+        from conceptbench.config.checks import local_gpu_problems
+
+        if "gpus" in PLAN.cfg:
+            os.environ[gpus.COUNT_VARIABLE] = str(PLAN.cfg["gpus"])
+        else:
+            os.environ.pop(gpus.COUNT_VARIABLE, None)
+        wanted = "gpus" in PLAN.cfg or PLAN.device == "cuda"  # nvidia-smi only where the answer matters
+        limit = workflow.global_resources.get("gpu")
+        gpu_problems, gpu_warnings = local_gpu_problems(PLAN.cfg, gpus.visible_devices() if wanted else None,
+                                                        getattr(limit, "value", limit), dry_run=False)
+        for warning in gpu_warnings:
+            print(f"conceptbench: warning: {warning}", file=sys.stderr)
+        if gpu_problems:
+            files = [str(path) for path in workflow.overwrite_configfiles] or [DEFAULT_CONFIG_FILE]
+            raise WorkflowError(problem_header(files, COMMAND_LINE) + "\n" + "\n".join(f"- {p}" for p in gpu_problems))
+
 
 ENV = "../envs/conceptbench.yaml"
 
