@@ -435,7 +435,7 @@ def test_an_unreadable_inception_weights_file_is_named_at_start_up(tmp_path):
     (tmp_path / "empty.safetensors").write_bytes(b"")
     raw["extractors"]["inception"] = "empty.safetensors"
     assert_names(message_of(tmp_path, raw), "extractors.inception", "empty.safetensors",
-                 "is not a readable .safetensors file", "convert them once")
+                 "is not a readable .safetensors file", "`inception: pytorch-fid` fetches the standard ones")
 
 
 def test_concept_paths_expand_the_home_folder_like_model_paths(tmp_path, monkeypatch):
