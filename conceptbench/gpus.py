@@ -7,8 +7,8 @@ the OS frees it when the job ends or dies (SIGKILL included). The job then sees 
 (CUDA_VISIBLE_DEVICES), as `cuda:0`.
 
 Which devices: those CUDA_VISIBLE_DEVICES names when it is set (a SLURM allocation sets it, so can a user: "3,5"
-gives leases over ["3", "5"]), else every GPU `nvidia-smi -L` lists, else `torch.cuda.device_count()` asked in a
-child process (whose CUDA start-up cannot fix this process's devices). `gpus: N` in the config keeps the first N; the
+gives leases over ["3", "5"]), else every GPU `nvidia-smi -L` lists, else (a driver without nvidia-smi)
+`torch.cuda.device_count()` asked in a child process, whose CUDA start-up cannot fix this process's devices. `gpus: N` in the config keeps the first N; the
 workflow passes it to local jobs in the environment (COUNT_VARIABLE), not as a param, so changing it re-runs nothing.
 
 Nothing here imports torch: start_job (conceptbench/jobs.py) calls this first thing, and jobs that use no GPU pay
@@ -32,6 +32,7 @@ from pathlib import Path
 LOCKS = Path("results/locks/gpus")
 COUNT_VARIABLE = "CONCEPTBENCH_GPUS"  # `gpus:` of the config, set by rules/common.smk for local runs
 POLL_SECONDS = 5.0  # how often a job that waits for a GPU tries again
+DRIVER_FILES = ("/dev/nvidiactl", "/proc/driver/nvidia/gpus")  # one of them exists wherever the NVIDIA driver runs
 _NVIDIA_SMI_GPU = re.compile(r"^GPU (\d+): (.*)$")  # "GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-...)"
 _held: list[Lease] = []  # the job's own lease, open until the process ends
 
@@ -74,6 +75,10 @@ def visible_devices(environ=None) -> Devices:
             return Devices((), f"nvidia-smi -L failed: {(listed.stdout + listed.stderr).strip()[:200]}")
         found = [m.groups() for m in map(_NVIDIA_SMI_GPU.match, listed.stdout.splitlines()) if m]
         return Devices(tuple(i for i, _ in found), "nvidia-smi -L", dict(found))
+    if not any(Path(path).exists() for path in DRIVER_FILES):
+        # No NVIDIA driver: answered at once, not by a torch import in a child process, which would cost every job
+        # of a CPU run with device: auto seconds.
+        return Devices((), "no NVIDIA driver: no nvidia-smi on PATH, no " + ", no ".join(DRIVER_FILES))
     return _count_with_torch()
 
 

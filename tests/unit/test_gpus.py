@@ -159,6 +159,18 @@ def test_a_failing_nvidia_smi_means_no_gpus(tmp_path):
     assert found.ids == () and "could not communicate with the driver" in found.source
 
 
+def test_without_nvidia_smi_the_driver_decides_whether_torch_is_asked(tmp_path, monkeypatch):
+    asked = []
+    monkeypatch.setattr(gpus, "_count_with_torch", lambda: asked.append(1) or Devices(("0",), "torch"))
+    monkeypatch.setattr(gpus, "DRIVER_FILES", (str(tmp_path / "nvidiactl"),))
+    started = time.monotonic()
+    found = visible_devices({"PATH": ""})  # a CPU machine: answered at once, no torch import
+    assert found.ids == () and "no NVIDIA driver" in found.source and not asked
+    assert time.monotonic() - started < 1
+    (tmp_path / "nvidiactl").touch()  # a driver, but no nvidia-smi: torch counts, in a child process
+    assert visible_devices({"PATH": ""}).ids == ("0",) and asked == [1]
+
+
 def test_the_gpus_setting_keeps_the_first_n_and_refuses_more_than_exist():
     env = {"CUDA_VISIBLE_DEVICES": "0,1", gpus.COUNT_VARIABLE: "1"}
     assert usable_devices(env).ids == ("0",)
