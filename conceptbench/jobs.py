@@ -31,8 +31,9 @@ gc.set_threshold(COLLECTION_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def start_job(snakemake):
-    """Send stdout/stderr (progress bars, tracebacks) to the rule's log, pin torch to the rule's threads, and take
-    the lock on the job's output: if another process is still making it, say so and exit (status 1).
+    """Send stdout/stderr (progress bars, tracebacks) to the rule's log, pin torch to the rule's threads, take
+    the lock on the job's output (if another process is still making it, say so and exit, status 1) and, for a job
+    that runs on a GPU, lease one (`take_gpu`).
 
     Returns a `log(message)` function that prints a timestamped line. Jobs that never import torch (tables,
     plots) do not pay for it here either.
@@ -63,6 +64,7 @@ def start_job(snakemake):
             if sys.__stderr__ is not sys.stderr:  # on the console too, not only in the log
                 print(busy, file=sys.__stderr__, flush=True)
             raise SystemExit(1) from None  # a plain message, no traceback: nothing went wrong in this job
+    take_gpu(snakemake, log)
     return log
 
 
@@ -75,6 +77,26 @@ def cpu_seconds() -> float:
 def peak_memory_mb() -> float:
     """The peak resident set of this process (Linux reports it in KiB), a worker's inherited pages included."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def take_gpu(snakemake, log) -> None:
+    """Lease this job's own GPU(s) (conceptbench/gpus.py) when it runs its models on one (its `device` param is
+    cuda, or auto on a machine with a GPU), before anything starts CUDA; a job that cannot have one stops here with
+    what to change, before it loads anything."""
+    from conceptbench.gpus import GpuUnavailable, lease_for_job
+
+    device = getattr(getattr(snakemake, "params", None), "device", None)
+    resources = getattr(snakemake, "resources", None)
+    requested = int(resources.get("gpu", 0) or 0) if resources is not None else 0
+    rule = str(snakemake.rule)
+    key = "features" if rule.startswith("features_") else rule  # the three features rules share one key
+    try:
+        lease_for_job(device, requested, log, rule=key)
+    except GpuUnavailable as exc:
+        log(str(exc))
+        if sys.__stderr__ is not sys.stderr:
+            print(exc, file=sys.__stderr__, flush=True)
+        raise SystemExit(1) from None
 
 
 def process_age() -> float:

@@ -1,5 +1,6 @@
 # Check the config once, before any job runs, and build the plan every rule file reads (conceptbench/workflow/plan.py).
 import os
+import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -56,6 +57,29 @@ def code_of(script: str) -> str:
     return code_digest(Path(workflow.basedir) / "scripts" / f"{script}.py")
 
 
+# Local runs (no cluster executor): the jobs share this machine's GPUs, one lease each (conceptbench/gpus.py). Checked
+# when the run starts (onstart: not in dry runs, and only there is the executor known): `gpus:` against the GPUs
+# there are, and those against Snakemake's gpu limit. The jobs learn `gpus:` from the environment, not from a param,
+# so changing it re-runs nothing. A cluster's jobs get their GPUs from the cluster (CUDA_VISIBLE_DEVICES).
+def check_local_gpus():
+    from conceptbench import gpus
+    from conceptbench.config.checks import local_gpu_problems
+
+    if "gpus" in PLAN.cfg:
+        os.environ[gpus.COUNT_VARIABLE] = str(PLAN.cfg["gpus"])
+    else:
+        os.environ.pop(gpus.COUNT_VARIABLE, None)
+    wanted = "gpus" in PLAN.cfg or PLAN.device == "cuda"  # nvidia-smi only where the answer matters
+    limit = workflow.global_resources.get("gpu")
+    gpu_problems, gpu_warnings = local_gpu_problems(PLAN.cfg, gpus.visible_devices() if wanted else None,
+                                                    getattr(limit, "value", limit), dry_run=False)
+    for warning in gpu_warnings:
+        print(f"conceptbench: warning: {warning}", file=sys.stderr)
+    if gpu_problems:
+        files = [str(path) for path in workflow.overwrite_configfiles] or [DEFAULT_CONFIG_FILE]
+        raise WorkflowError(problem_header(files, COMMAND_LINE) + "\n" + "\n".join(f"- {p}" for p in gpu_problems))
+
+
 # Warm starts (conceptbench/warm.py): when the jobs run on this machine, one server imports torch, diffusers and
 # transformers once, and each job's script runs in a fork of it instead of importing them again (~5 s per job).
 # Off with `--config warm_start=false`; jobs submitted elsewhere (SLURM) always start cold.
@@ -64,9 +88,19 @@ from conceptbench import warm
 WARM_START = []
 
 
+def uses_gpu() -> bool:
+    """Whether this run's jobs put their models on a GPU: those start cold, since CUDA does not survive a fork (and
+    next to their work on a GPU, 5 s of imports hardly count)."""
+    from conceptbench import gpus
+
+    return PLAN.device == "cuda" or (PLAN.device == "auto" and bool(gpus.visible_devices()))
+
+
 onstart:
-    if PLAN.cfg["warm_start"] and workflow.local_exec:
-        WARM_START.append(warm.start_server("logs/warm_start.log"))
+    if workflow.is_main_process and workflow.local_exec:
+        check_local_gpus()
+        if PLAN.cfg["warm_start"] and not uses_gpu():
+            WARM_START.append(warm.start_server("logs/warm_start.log"))
 
 
 onsuccess:

@@ -3,6 +3,7 @@
 # Adding an extractor re-embeds every group, which costs seconds; training and generation are not touched.
 # The class's CLIP text embeddings (for text_alignment_clip) come with its baselines' features: the same CLIP
 # model, already loaded, and the same prompts; a job of their own would cost a process start (~10 s) for 10 texts.
+# The extractors run on `device`, so with device: cuda these jobs request a GPU like the other GPU rules.
 
 
 rule features_targets:
@@ -24,7 +25,7 @@ rule features_targets:
         "benchmarks/features/targets/{concept}.tsv"
     threads: PLAN.threads("features")
     resources:
-        **PLAN.resources("features", 30, 4000),
+        **PLAN.resources("features", 30, 4000, gpu=True),
     conda:
         ENV
     script:
@@ -50,7 +51,7 @@ rule features_images:
         "benchmarks/features/images/{concept}/{method}.tsv"
     threads: PLAN.threads("features")
     resources:
-        **PLAN.resources("features", 30, 4000),
+        **PLAN.resources("features", 30, 4000, gpu=True),
     conda:
         ENV
     script:
@@ -78,7 +79,7 @@ rule features_baselines:
         "benchmarks/features/baselines/{cls}.tsv"
     threads: PLAN.threads("features")
     resources:
-        **PLAN.resources("features", 30, 4000),
+        **PLAN.resources("features", 30, 4000, gpu=True),
     conda:
         ENV
     script:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from conceptbench.diffusion.sources import source_problems
 from conceptbench.diffusion.tokenizers import TokenizerUnavailable, base_model_tokenizers
+from conceptbench.gpus import Devices, too_many_gpus
 from conceptbench.inputs.concepts import KINDS, Concept, ConceptError, check_concept_images
 from conceptbench.inputs.prompts import baseline_prompt, context_by_kind, context_templates, fill, prompt_ids
 from conceptbench.scoring.registry import is_per_image
@@ -51,6 +52,45 @@ def size_problems(config: dict) -> list[str]:
 def resource_problems(config: dict) -> list[str]:
     unknown = sorted(set(config["resources"]) - set(RESOURCE_KEYS))
     return [f"resources.{name}: there is no rule {name!r}; use one of {', '.join(RESOURCE_KEYS)}" for name in unknown]
+
+
+def local_gpu_problems(config: dict, devices: Devices | None, scheduler_gpus: int | None, dry_run: bool
+                       ) -> tuple[list[str], list[str]]:
+    """(problems, warnings) of a run whose jobs run on this machine (no cluster executor): `devices` are the GPUs it
+    has (conceptbench.gpus.visible_devices; None where nothing needs them), `scheduler_gpus` Snakemake's own gpu
+    limit (--resources gpu=N, which profiles/default/config.yaml sets to 1; None: no limit).
+
+    Each GPU job leases a device of its own (conceptbench/gpus.py), so a limit that differs from the number of GPUs
+    is safe, only wasteful: GPUs stay idle, or jobs wait for one while holding a core. It is said, not refused."""
+    if devices is None:
+        return [], []
+    asked = config.get("gpus")
+    if asked is not None and asked > len(devices.ids):
+        return [f"gpus: {asked}, but {too_many_gpus(asked, devices)}"], []
+    device = config["device"]
+    if device != "cuda" or dry_run:
+        return [], []
+    if not devices.ids:
+        return [f"device: cuda, but this machine has no GPU ({devices.source}) and the jobs run here (no cluster "
+                "executor): run on a machine with a GPU, or on a cluster (--profile profiles/slurm); device: cpu "
+                "would run here, and re-run every job made with device: cuda"], []
+    n = asked if asked is not None else len(devices.ids)
+    source = f"gpus: {asked}" if asked is not None else devices.source
+    match = f"run with --resources gpu={n}"
+    if scheduler_gpus is None:
+        return [], [f"Snakemake has no gpu limit (no --resources gpu=N), so it may start more GPU jobs than the "
+                    f"{n} GPU(s) this run has ({source}); those beyond them wait for a free GPU, each holding a "
+                    f"core: {match}"]
+    if scheduler_gpus < n:
+        return [], [f"Snakemake's gpu limit is {scheduler_gpus} (--resources gpu={scheduler_gpus}; "
+                    f"profiles/default/config.yaml sets gpu=1), but this run has {n} GPU(s) ({source}): at most "
+                    f"{scheduler_gpus} GPU job(s) run at a time and {n - scheduler_gpus} GPU(s) stay idle; {match}, "
+                    f"or set gpus: {scheduler_gpus} to say that you mean it"]
+    if scheduler_gpus > n:
+        return [], [f"Snakemake's gpu limit is {scheduler_gpus} (--resources gpu={scheduler_gpus}), but this run "
+                    f"has {n} GPU(s) ({source}): GPU jobs beyond {n} wait for a free GPU, each holding a core; "
+                    f"{match}"]
+    return [], []
 
 
 def prompt_problems(config: dict) -> list[str]:

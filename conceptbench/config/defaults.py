@@ -26,4 +26,5 @@ DEFAULTS = {
     "world_quality": {"images_per_caption": 2},
     "resources": {},
     # "seeds": [0, 1, 2] trains every method entry once per training seed; absent: once, with the entry's seed.
+    # "gpus": N shares the first N visible GPUs among a local run's jobs; absent: every visible GPU.
 }

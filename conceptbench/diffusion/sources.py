@@ -6,6 +6,7 @@ Every model slot resolves here, the base model and the feature extractors alike:
 - `builtin:tiny` (and `builtin:tiny-xl` for the base model): tiny random models the workflow builds itself
   (rules base_model and extractor_model), for plumbing tests;
 - an existing local path: a diffusers / transformers folder, or for Inception a `.safetensors` file;
+- `pytorch-fid` for Inception: pytorch-fid's published FID weights, fetched on first use (scoring/fid_weights.py);
 - anything of the form `name` or `owner/name`: a hub id, fetched by `from_pretrained` on first use.
 """
 
@@ -17,6 +18,8 @@ from pathlib import Path
 BUILTIN_WORLD = "builtin:world"
 BUILTIN_TINY = "builtin:tiny"
 BUILTIN_TINY_XL = "builtin:tiny-xl"
+# The standard FID Inception weights, downloaded on first use (the name conceptbench.scoring.fid_weights answers to).
+PYTORCH_FID = "pytorch-fid"
 BUILT_BY_THE_WORKFLOW = (BUILTIN_TINY, BUILTIN_TINY_XL)  # rule base_model writes them to results/base_model
 # The builtin: names each model slot takes (the oracle exists only for the world).
 BUILTIN_MODELS = {"base_model": (BUILTIN_WORLD, BUILTIN_TINY, BUILTIN_TINY_XL), "clip": (BUILTIN_WORLD, BUILTIN_TINY),
@@ -70,12 +73,14 @@ def _weights_file_problems(key: str, path: Path) -> list[str]:
             handle.keys()
     except Exception as exc:  # noqa: BLE001 (safetensors raises its own and OS errors alike)
         return [f"{key}: {path} is not a readable .safetensors file ({exc}); write it again (for the FID Inception "
-                "weights: convert them once, see config/sd15.yaml)"]
+                "weights, `inception: pytorch-fid` fetches the standard ones on first use)"]
     return []
 
 
 def source_problems(key: str, source: str, base_dir: Path, kind: str) -> list[str]:
     """A model is a builtin, an existing local folder (or file), or a hub id; hub ids are checked for form only."""
+    if kind == "inception" and source == PYTORCH_FID:
+        return []  # fetched and checked by the first job that needs it (conceptbench/scoring/fid_weights.py)
     if source.startswith("builtin:"):
         known = BUILTIN_MODELS[kind]
         return [] if source in known else [f"{key}: {source!r} is not a builtin model; use {' or '.join(known)}"]
@@ -87,6 +92,6 @@ def source_problems(key: str, source: str, base_dir: Path, kind: str) -> list[st
         return []
     if _HUB_ID.fullmatch(source) and not source.endswith(".safetensors"):
         return []  # a hub id: its existence is known only online, at the first job that downloads it
-    hint = " (the FID Inception weights: convert them once, see config/sd15.yaml)" if kind == "inception" else ""
+    hint = " (or `pytorch-fid`: the standard FID Inception weights, fetched on first use)" if kind == "inception" else ""
     return [f"{key}: {source!r} is neither an existing local path ({path} does not exist) nor a hub id "
             f"(owner/name); fix the path{hint}"]

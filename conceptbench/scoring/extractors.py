@@ -1,7 +1,8 @@
 """Feature extractors: CLIP (image and text), DINO and the FID Inception network, behind one small interface.
 
 An extractor is named in config by its kind (`clip`, `dino`, `inception`) and a source: a hub id, a local folder
-(`from_pretrained`) or, for Inception, a local `.safetensors` file of the FID weights. `builtin:tiny` builds a
+(`from_pretrained`) or, for Inception, `pytorch-fid` (the standard FID weights, fetched on first use:
+scoring/fid_weights.py) or a local `.safetensors` file of them. `builtin:tiny` builds a
 tiny random-weight extractor: it proves the plumbing only and its numbers mean nothing, which every output that
 uses one says (the `random_weights` flag below travels into the feature files' metadata).
 """
@@ -14,7 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from conceptbench.diffusion.sources import BUILTIN_WORLD, resolve
+from conceptbench.diffusion.sources import BUILTIN_WORLD, PYTORCH_FID, resolve
 from conceptbench.scoring.oracle import attribute_slices
 
 EXTRACTORS = ("clip", "dino", "inception", "oracle")
@@ -117,14 +118,17 @@ class Extractor:
             self.model = ViTModel.from_pretrained(self.source, use_safetensors=True, add_pooling_layer=False)
             self.size = self.model.config.image_size
         elif kind == "inception":
+            from conceptbench.scoring.fid_weights import fid_inception_weights
             from conceptbench.scoring.inception import load_fid_inception
 
-            weights = path / INCEPTION_WEIGHTS if path.is_dir() else path
+            if self.source == PYTORCH_FID:  # fetched, checked and converted on first use, then cached
+                weights = fid_inception_weights()
+            else:
+                weights = path / INCEPTION_WEIGHTS if path.is_dir() else path
             if not weights.is_file():
                 raise FileNotFoundError(
-                    f"extractors.inception: {weights} not found. Give the path of the FID Inception weights as "
-                    ".safetensors (convert pt_inception-2015-12-05 once with "
-                    "conceptbench.scoring.inception.convert_torch_checkpoint_to_safetensors), or builtin:tiny")
+                    f"extractors.inception: {weights} not found. Use pytorch-fid (the standard FID weights, "
+                    "downloaded on first use), a .safetensors file of FID Inception weights, or builtin:tiny")
             self.model = load_fid_inception(weights)
         elif kind == "oracle":
             from transformers import ResNetForImageClassification

@@ -7,8 +7,9 @@ pooling branches: the average pools inside the A, C and first E blocks ignore th
 
 At channel_scale=1.0 the state_dict has exactly the parameter names and shapes of the
 pytorch-fid checkpoint (minus its `fc.` classifier), so the real weights, once converted to
-safetensors, load with strict=True. No weights ship with this module: convert them once with
-`convert_torch_checkpoint_to_safetensors` and load them with `load_fid_inception`. Smaller
+safetensors, load with strict=True. No weights ship with this module: `inception: pytorch-fid` fetches and
+converts them on first use (scoring/fid_weights.py, with `convert_torch_checkpoint_to_safetensors`), and
+`load_fid_inception` loads them. Smaller
 channel_scale values give a cheap random network (`build_tiny_inception`) for testing plumbing.
 """
 
@@ -299,9 +300,8 @@ def _check_state_dict(model: FIDInceptionV3, state_dict: dict[str, torch.Tensor]
     if problems:
         raise ValueError(
             f"{source} is not an FID Inception-v3 checkpoint for channel_scale={model.channel_scale:g} "
-            f"({'; '.join(problems)}). Convert the pytorch-fid file pt_inception-2015-12-05-6726825d.pth "
-            "with conceptbench.scoring.inception.convert_torch_checkpoint_to_safetensors, or pass the "
-            "channel_scale the file was saved with."
+            f"({'; '.join(problems)}). Use `inception: pytorch-fid` (the standard weights, fetched and "
+            "converted on first use), or pass the channel_scale the file was saved with."
         )
 
 

@@ -57,11 +57,18 @@ class Plan:
     # ---- resources ------------------------------------------------------------------------------------------
 
     def resources(self, rule: str, runtime: int, mem_mb: int, gpu: bool = False) -> dict:
-        """Default runtime (minutes) and memory of a rule, overridden per rule by `resources:` in the config."""
+        """Default runtime (minutes) and memory of a rule, overridden per rule by `resources:` in the config.
+
+        `gpu`: the rule's jobs put models on the configured device; with device: cuda they request one GPU (so SLURM
+        gives them one, and a workstation's `gpu=N` limit counts them). A `gpu` under `resources:` is honoured for
+        every rule and every device, as given.
+        """
         given = self._resources_of(rule)
         out = {"runtime": given.get("runtime", runtime), "mem_mb": given.get("mem_mb", mem_mb)}
-        if gpu and self.gpu:
-            out["gpu"] = given.get("gpu", self.gpu)
+        if "gpu" in given:
+            out["gpu"] = given["gpu"]
+        elif gpu and self.gpu:
+            out["gpu"] = self.gpu
         return out
 
     def threads(self, rule: str) -> int:

@@ -17,7 +17,7 @@ from config_helpers import (
     with_local_models,
     write_config_file,
 )
-from workflow_helpers import copy_workflow, dry_run
+from workflow_helpers import DRY_RUN_TIMEOUT, copy_workflow, dry_run, snakemake
 
 # ---- a bad config stops the workflow at the dry run, before any job, with the same message ----------------------
 
@@ -68,6 +68,25 @@ def test_a_duplicate_key_in_a_configfile_preset_is_refused(tmp_path):
     run = dry_run(workdir, "--configfile", "preset.yaml", check=False)
     output = run.output
     assert run.returncode != 0 and "preset.yaml" in output and "'resolution' appears twice" in output, output
+
+
+@pytest.mark.workflow
+def test_gpu_jobs_request_their_gpu_and_a_local_run_stops_without_the_gpus_it_asks_for(tmp_path, monkeypatch):
+    """With device: cuda every job that runs a model on it requests gpu=1 (the features jobs too), `resources:` sets
+    gpu for any rule; and a local run asking for more GPUs than the machine has stops before its first job."""
+    workdir = copy_workflow(tmp_path / "workflow")
+    plan = dry_run(workdir, "--config", "device=cuda", "resources={metrics: {gpu: 1}}")
+    gpu = {job.rule: dict(item.split("=", 1) for item in job.get("resources").split(", ")).get("gpu")
+           for job in plan.jobs}
+    assert {rule for rule, count in gpu.items() if count == "1"} == {
+        "train", "class_images", "generate", "baselines", "features_targets", "features_images",
+        "features_baselines", "world_quality", "metrics"}, gpu
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")  # this machine, as the jobs would see it: one GPU
+    run = snakemake(workdir, "--config", "gpus=2", timeout=DRY_RUN_TIMEOUT)
+    assert run.returncode != 0
+    assert_names(run.output, "config problem", "gpus: 2, but this machine has 1 GPU(s) (CUDA_VISIBLE_DEVICES=0)",
+                 "set gpus: 1 or fewer")
+    assert not (workdir / "results").exists() and not (workdir / "logs").exists()
 
 
 @pytest.mark.parametrize("bad, keys", [

@@ -145,6 +145,8 @@ SETTING_CASES = {
                                             ["methods.lora.learning_rate", "'7e-3'", "write 7.0e-3"]),
     "unknown error bars": ({"plots.error_bars": "iqr"}, ["plots.error_bars"]),
     "unknown device": ({"device": "tpu"}, ["device"]),
+    "zero GPUs": ({"gpus": 0}, ["gpus", "minimum of 1"]),
+    "GPUs written as a float": ({"gpus": 2.0}, ["gpus", "(2, not 2.0)"]),
     "unknown baseline phrase": ({"generation.baseline_phrase": "none"}, ["generation.baseline_phrase"]),
     "unknown scheduler": ({"generation.scheduler": "euler_magic"}, ["generation.scheduler"]),
     "missing local base model": ({"base_model": "./models/my-sd15"}, ["base_model", "models/my-sd15", "does not exist"]),
@@ -433,7 +435,7 @@ def test_an_unreadable_inception_weights_file_is_named_at_start_up(tmp_path):
     (tmp_path / "empty.safetensors").write_bytes(b"")
     raw["extractors"]["inception"] = "empty.safetensors"
     assert_names(message_of(tmp_path, raw), "extractors.inception", "empty.safetensors",
-                 "is not a readable .safetensors file", "convert them once")
+                 "is not a readable .safetensors file", "`inception: pytorch-fid` fetches the standard ones")
 
 
 def test_concept_paths_expand_the_home_folder_like_model_paths(tmp_path, monkeypatch):
@@ -467,6 +469,51 @@ def test_oracle_metrics_need_world_classes(tmp_path):
     raw = base_config(tmp_path)
     concept(tmp_path / "concepts" / "bear", meta="class: teddy bear\nkind: object\n")
     assert_names(message_of(tmp_path, raw), "metrics", "class_accuracy_oracle", "'bear'", "teddy bear")
+
+
+# ---- GPUs of a local run: checked in rules/common.smk, where the executor is known (a cluster's jobs get theirs
+# from the cluster, so a login node's GPUs say nothing) -------------------------------------------------------------
+
+
+def _gpu_check(tmp_path: Path, changes: dict, visible: str, limit: int | None, dry_run: bool = False):
+    """(problems, warnings) of the good config with `changes`, on a machine whose GPUs CUDA_VISIBLE_DEVICES names,
+    under Snakemake's gpu limit `limit`."""
+    from conceptbench.config.checks import local_gpu_problems
+    from conceptbench.gpus import visible_devices
+
+    if not (tmp_path / "config.yaml").exists():  # one good config per test, checked once
+        write_config_file(tmp_path, base_config(tmp_path))
+    config = {**load_config_file(tmp_path / "config.yaml", tmp_path), **changes}
+    return local_gpu_problems(config, visible_devices({"CUDA_VISIBLE_DEVICES": visible}), limit, dry_run)
+
+
+def test_more_gpus_asked_than_exist_is_refused(tmp_path):
+    problems, _ = _gpu_check(tmp_path, {"gpus": 4}, "0,1", 4, dry_run=True)  # a dry run plans on this machine too
+    assert problems == ["gpus: 4, but this machine has 2 GPU(s) (CUDA_VISIBLE_DEVICES=0,1); set gpus: 2 or fewer, "
+                        "or leave it out to use every visible GPU"]
+    assert _gpu_check(tmp_path, {"gpus": 2}, "0,1", 2) == ([], [])
+
+
+def test_a_local_cuda_run_on_a_machine_without_gpus_is_refused(tmp_path):
+    problems, _ = _gpu_check(tmp_path, {"device": "cuda"}, "", 1)
+    assert_names(problems[0], "device: cuda, but this machine has no GPU", "--profile profiles/slurm")
+    assert _gpu_check(tmp_path, {"device": "cuda"}, "", 1, dry_run=True) == ([], [])  # planning on a laptop is fine
+    assert _gpu_check(tmp_path, {"device": "auto"}, "", 1) == ([], [])
+
+
+@pytest.mark.parametrize("limit, visible, gpus, parts", [
+    (1, "0,1,2,3", None, ["gpu limit is 1", "4 GPU(s) (CUDA_VISIBLE_DEVICES=0,1,2,3)", "3 GPU(s) stay idle",
+                          "--resources gpu=4", "or set gpus: 1"]),
+    (4, "0,1", None, ["gpu limit is 4", "2 GPU(s)", "beyond 2 wait for a free GPU", "--resources gpu=2"]),
+    (None, "0,1", None, ["no gpu limit", "2 GPU(s)", "--resources gpu=2"]),
+    (1, "0,1", 2, ["gpu limit is 1", "2 GPU(s) (gpus: 2)", "--resources gpu=2"]),
+], ids=["fewer than the GPUs", "more than the GPUs", "no limit", "fewer than gpus:"])
+def test_a_gpu_limit_that_differs_from_the_gpus_is_said(tmp_path, limit, visible, gpus, parts):
+    changes = {"device": "cuda", **({"gpus": gpus} if gpus else {})}
+    problems, warnings = _gpu_check(tmp_path, changes, visible, limit)
+    assert problems == [] and len(warnings) == 1
+    assert_names(warnings[0], *parts)
+    assert _gpu_check(tmp_path, changes, visible, len(visible.split(",")) if gpus is None else gpus) == ([], [])
 
 
 # ---- allowed, but said: warnings, and the formats that load ------------------------------------------------------

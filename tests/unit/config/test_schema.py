@@ -156,8 +156,16 @@ def test_sd15_preset_uses_its_concepts_folder_and_the_published_recipes(tmp_path
     assert cfg["prior"] == {"num_images": 200, "steps": 50, "guidance_scale": 7.5, "seed": 100000}
     g = cfg["generation"]
     assert (g["steps"], g["scheduler"], g["guidance_scale"]) == (50, "ddim", 7.5)
-    assert cfg["extractors"]["inception"].endswith(".safetensors")
+    assert cfg["extractors"]["inception"] == "pytorch-fid"  # fetched on first use: no manual step
     assert cfg["resources"]["train"]["mem_mb"] == 32000
+
+
+@pytest.mark.parametrize("name", ["sd15", "sdxl", "dreambench"])
+def test_the_real_presets_fetch_the_fid_inception_weights_themselves(name):
+    from conceptbench.diffusion.sources import source_problems
+
+    assert preset(name)["extractors"]["inception"] == "pytorch-fid"
+    assert source_problems("extractors.inception", "pytorch-fid", REPO, "inception") == []
 
 
 @needs_dreambench

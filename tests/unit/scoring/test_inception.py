@@ -165,7 +165,7 @@ def test_load_missing_or_unexpected_key_is_a_clear_error(tiny, tmp_path):
         load_fid_inception(path, channel_scale=TINY_SCALE)
     message = str(info.value)
     assert "missing.safetensors" in message and "Mixed_6c.branch7x7_2.conv.weight" in message
-    assert "convert_torch_checkpoint_to_safetensors" in message
+    assert "`inception: pytorch-fid`" in message  # the fix: the standard weights, fetched on first use
 
     extra = dict(state, **{"Mixed_8a.conv.weight": torch.zeros(1)})
     path = tmp_path / "extra.safetensors"

@@ -1,5 +1,6 @@
 """The plan the rules read: paired seeds across methods, disjoint baseline halves, per-method concept phrases."""
 
+import re
 
 import pytest
 import yaml
@@ -129,3 +130,41 @@ def test_a_rule_asking_for_resources_under_an_unknown_name_is_refused():
         plan.resources("trian", 120, 8000)
     with pytest.raises(ValueError, match="RESOURCE_KEYS"):
         plan.threads("trian")
+
+
+def test_every_gpu_rule_requests_a_gpu_with_device_cuda_and_a_configured_gpu_is_never_dropped():
+    cuda, cpu = _plan(device="cuda"), _plan(device="cpu")
+    assert cuda.resources("features", 30, 4000, gpu=True)["gpu"] == 1
+    assert "gpu" not in cpu.resources("features", 30, 4000, gpu=True)
+    assert "gpu" not in _plan(device="auto").resources("train", 120, 8000, gpu=True)  # auto: maybe no GPU anywhere
+    assert "gpu" not in cuda.resources("metrics", 10, 4000)  # a rule that runs no model on `device`
+    # `resources:` sets gpu for any rule and any device, as given: more, none, or one for a CPU rule.
+    given = {"features": {"gpu": 2}, "train": {"gpu": 0}, "metrics": {"gpu": 1}}
+    assert _plan(device="cuda", resources=given).resources("features", 30, 4000, gpu=True)["gpu"] == 2
+    assert _plan(device="cuda", resources=given).resources("train", 120, 8000, gpu=True)["gpu"] == 0
+    assert _plan(device="cpu", resources=given).resources("metrics", 10, 4000)["gpu"] == 1
+    assert _plan(device="cpu", resources=given).resources("features", 30, 4000, gpu=True)["gpu"] == 2
+
+
+def _rule_blocks() -> dict[str, str]:
+    blocks = {}
+    for path in sorted((REPO / "rules").glob("*.smk")):
+        for block in re.split(r"^(?=rule )", path.read_text(), flags=re.MULTILINE)[1:]:
+            blocks[block.split(":", 1)[0].removeprefix("rule ").strip()] = block
+    return blocks
+
+
+def test_every_rule_whose_script_uses_the_device_asks_for_a_gpu():
+    """A rule whose script puts models on the configured device (it reads `device` from its params, or calls
+    pick_device) must pass gpu=True to PLAN.resources; otherwise its jobs run on a GPU that SLURM never gave them
+    and that the workstation's gpu=N limit does not count (as the features rules once did)."""
+    blocks = _rule_blocks()
+    assert {"features_images", "train", "metrics"} <= set(blocks)
+    uses_device = set()
+    for rule, block in blocks.items():
+        script = re.search(r'script:\s*"\.\./scripts/([a-z_]+\.py)"', block)[1]
+        if re.search(r"\bp\.device\b|pick_device", (REPO / "scripts" / script).read_text()):
+            uses_device.add(rule)
+            assert "gpu=True" in block, f"rule {rule} runs models on `device` ({script}) but requests no GPU"
+    assert {"features_targets", "features_images", "features_baselines", "train", "generate", "baselines",
+            "class_images", "world_quality"} == uses_device
