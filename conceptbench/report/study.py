@@ -25,8 +25,8 @@ from pathlib import Path
 import pandas as pd
 
 from conceptbench.report.readme import novelty_table
-from conceptbench.report.tables import comparisons_markdown, number, summary_table
-from conceptbench.runs import BASE_MODEL_METHOD, REFERENCE_METHOD, is_snapshot, split_name
+from conceptbench.report.tables import comparisons_markdown, number, summary_table, trade_off_table
+from conceptbench.runs import BASE_MODEL_METHOD, REFERENCE_METHOD, is_snapshot
 from conceptbench.scoring.uncertainty import method_rows, method_summary
 
 ALPHA = 0.05  # on the Holm-adjusted p of each metric's pairs
@@ -102,26 +102,6 @@ def claim_section(comparisons: pd.DataFrame, claim: Claim) -> str:
     return f"- **{claim.text}: {overall(verdicts)}.**\n" + "\n".join(lines) + "\n"
 
 
-def trade_off_table(pooled: pd.DataFrame) -> str:
-    """Per method: each metric at its snapshot(s) and at the final weights, mean over concepts [95% t interval]."""
-    summary = method_summary(pooled[pooled["metric"].isin(TRADE_OFF_METRICS)])
-    runs = [m for m in dict.fromkeys(summary["method"]) if m not in (BASE_MODEL_METHOD, REFERENCE_METHOD)]
-    order = sorted(runs, key=lambda m: (list(NAMES).index(split_name(m)[0]) if split_name(m)[0] in NAMES else 99,
-                                        not is_snapshot(m), split_name(m)[2] or 0))
-    lines = ["| method | weights | " + " | ".join(TRADE_OFF_METRICS) + " |",
-             "|---|---|" + "---|" * len(TRADE_OFF_METRICS)]
-    for run in order:
-        method, _, step = split_name(run)
-        cells = []
-        for metric in TRADE_OFF_METRICS:
-            row = summary[(summary["method"] == run) & (summary["metric"] == metric)]
-            cells.append("" if row.empty else f"{number(row['mean'].iloc[0])} [{number(row['ci_low'].iloc[0])}, "
-                                              f"{number(row['ci_high'].iloc[0])}]")
-        lines.append(f"| {NAMES.get(method, method)} | {f'step {step}' if step else 'final'} | " + " | ".join(cells)
-                     + " |")
-    return "\n".join(lines) + "\n"
-
-
 def run_cost(run_dir: Path) -> str:
     """The run's wall time (its last Snakemake log) and the CPU time its jobs logged (conceptbench.jobs)."""
     logs = sorted((run_dir / ".snakemake" / "log").glob("*.snakemake.log"))
@@ -187,7 +167,9 @@ def study_report(run_dir: str | Path, own_seeds: dict[str, int] | None = None) -
         comparisons_markdown(between),
         "## Over training: a snapshot against the final weights",
         "",
-        trade_off_table(pooled),
+        "Mean over concepts [95% t interval over concepts]; `<method>@step<N>`: the snapshot at step N.",
+        "",
+        trade_off_table(method_summary(pooled[pooled["metric"].isin(TRADE_OFF_METRICS)]), TRADE_OFF_METRICS),
         "## The seed study's three claims",
         "",
         f"Verdicts at Holm-adjusted p < {ALPHA} (conceptbench/report/study.py says how they are read).",

@@ -72,5 +72,5 @@ def test_the_report_of_a_run_prints_its_numbers_and_verdicts(tmp_path):
     assert "- **LoRA is best on prompt similarity: contradicted.**" in report  # Textual Inversion is ahead of it
     assert "- **Textual Inversion is worst on both image and prompt similarity: contradicted.**" in report
     assert "Numbers from a synthetic run." in report
-    assert "| LoRA | step 10 |" in report and "| LoRA | final |" in report
+    assert "| lora@step10 | 0.5" in report and "| lora | 0.5" in report
     assert "did not finish in one go" in report  # no Snakemake log in this folder: no wall time claimed
