@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from conceptbench.runs import BASE_MODEL_METHOD, REFERENCE_METHOD
+from conceptbench.runs import BASE_MODEL_METHOD, REFERENCE_METHOD, split_name
 from conceptbench.scoring.registry import METRIC_NAMES
 
 TIDY_COLUMNS = ("concept", "method", "metric", "value", "n")
@@ -93,6 +93,16 @@ def summary_table(summary: pd.DataFrame, columns: Sequence[str], methods: Sequen
         cells = [_ci_cell(by_key[(method, m)]) if (method, m) in by_key else "—" for m in columns]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def trade_off_table(summary: pd.DataFrame, columns: Sequence[str]) -> str:
+    """summary_table of the methods' snapshots and final artifacts (rows `<method>@step<N>`, then `<method>`), each
+    method's in training order: how each metric moves over training."""
+    runs = [m for m in dict.fromkeys(summary["method"]) if m not in (BASE_MODEL_METHOD, REFERENCE_METHOD)]
+    methods = list(dict.fromkeys(split_name(m)[0] for m in runs))
+    order = sorted(runs, key=lambda m: (methods.index(split_name(m)[0]), split_name(m)[2] is None,
+                                        split_name(m)[2] or 0))
+    return summary_table(summary, columns, methods=order)
 
 
 def comparisons_markdown(comparisons: pd.DataFrame) -> str:
