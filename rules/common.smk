@@ -93,7 +93,7 @@ def uses_gpu() -> bool:
     next to their work on a GPU, 5 s of imports hardly count)."""
     from conceptbench import gpus
 
-    return PLAN.device == "cuda" or (PLAN.device == "auto" and bool(gpus.visible_devices()))
+    return PLAN.device == "cuda" or (PLAN.device == "auto" and bool(gpus.visible_devices().ids))
 
 
 onstart:
