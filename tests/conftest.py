@@ -45,3 +45,10 @@ def tiny_xl_model(tmp_path_factory) -> Path:
     from conceptbench.diffusion.tiny import build_tiny_xl_pipeline
 
     return build_tiny_xl_pipeline(tmp_path_factory.mktemp("tiny_xl") / "model")
+
+
+@pytest.fixture(scope="session")
+def tiny_flux_model(tmp_path_factory) -> Path:
+    from conceptbench.diffusion.tiny import build_tiny_flux_pipeline
+
+    return build_tiny_flux_pipeline(tmp_path_factory.mktemp("tiny_flux") / "model")

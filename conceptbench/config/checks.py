@@ -7,6 +7,7 @@ import logging
 from collections.abc import Mapping
 from pathlib import Path
 
+from conceptbench.diffusion.families import source_family
 from conceptbench.diffusion.sources import source_problems
 from conceptbench.diffusion.tokenizers import TokenizerUnavailable, base_model_tokenizers
 from conceptbench.gpus import Devices, too_many_gpus
@@ -30,6 +31,31 @@ def model_problems(config: dict, base_dir: Path) -> list[str]:
     problems = source_problems("base_model", config["base_model"], base_dir, "base_model")
     for extractor, source in config["extractors"].items():
         problems += source_problems(f"extractors.{extractor}", source, base_dir, extractor)
+    return problems
+
+
+def base_model_family(config: dict, base_dir: Path) -> tuple[object | None, list[str]]:
+    """(the base model's family, or None where this machine's files cannot tell yet; problems): a pipeline of no
+    family, and a family the workflow does not run yet, are refused here with the reason."""
+    try:
+        family = source_family(config["base_model"], base_dir)
+    except ValueError as exc:
+        return None, [f"base_model: {exc}"]
+    if family is None or family.workflow_refusal is None:
+        return family, []
+    return family, [f"base_model: {config['base_model']} is a {family.title} model ({family.pipeline_class}), which "
+                    f"the workflow does not run yet: {family.workflow_refusal}"]
+
+
+def method_family_problems(family, entries: dict) -> list[str]:
+    """Each method entry whose type does not apply to the base model's family, by name, with the reason."""
+    if family is None:
+        return []
+    problems = []
+    for name, entry in entries.items():
+        reason = family.method_refusal(entry["type"])
+        if reason is not None:
+            problems.append(f"methods.{name}: {entry['type']} is refused on {family.title} models: {reason}")
     return problems
 
 

@@ -48,10 +48,13 @@ def validate_config(raw: dict, base_dir: str | Path = ".", warn=None) -> dict:
 
     from conceptbench.methods import method_params
 
-    problems, methods = [], {}
+    # The base model's family decides which methods apply and adds its own settings to each entry.
+    family, problems = checks.base_model_family(config, base_dir)
+    problems += checks.method_family_problems(family, config["methods"])
+    methods = {}
     for name, entry in config["methods"].items():
         try:
-            methods[name] = method_params(entry)
+            methods[name] = method_params(entry, family)
         except ValueError as exc:
             problems.append(f"methods.{name}: {exc}")
     problems += checks.size_problems(config) + checks.prompt_problems(config) + checks.resource_problems(config)

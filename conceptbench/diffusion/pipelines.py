@@ -1,24 +1,19 @@
 """Base-model pipelines: load any base model as its family's stock diffusers pipeline, and what identifies it.
 
 Whatever the source (diffusion/sources.py), a base model loads with `from_pretrained` of its family's pipeline
-(StableDiffusionPipeline or StableDiffusionXLPipeline, read from its model_index.json), so the tiny models test the
-code paths real runs take.
+(diffusion/families/: StableDiffusionPipeline, StableDiffusionXLPipeline or FluxPipeline, read from its
+model_index.json), so the tiny models test the code paths real runs take.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 
+from conceptbench.diffusion.families import family_of, model_family
+from conceptbench.diffusion.families.sd1 import NO_EXTRAS  # noqa: F401  (imported from here by the world, bench)
 from conceptbench.diffusion.sources import BUILT_BY_THE_WORKFLOW, resolve
-
-# model_index.json's _class_name -> family; a family decides how prompts condition the UNet (sdxl: two text
-# encoders, pooled embeddings and size conditioning).
-FAMILIES = {"StableDiffusionPipeline": "sd", "StableDiffusionXLPipeline": "sdxl"}
-# Pipeline components that SD-1.x checkpoints may carry but this benchmark never uses.
-NO_EXTRAS = dict(safety_checker=None, feature_extractor=None, image_encoder=None, requires_safety_checker=False)
 
 
 def sd1_scheduler():
@@ -34,16 +29,9 @@ def sd1_scheduler():
 
 
 def pipeline_family(model: str | Path) -> str:
-    """'sd' or 'sdxl', from the model's model_index.json (a local folder's, or the hub's, fetched alone)."""
-    from diffusers import DiffusionPipeline
-
-    model = resolve(model)
-    index = Path(model) / "model_index.json"
-    config = json.loads(index.read_text()) if index.is_file() else DiffusionPipeline.load_config(model)
-    name = config.get("_class_name")
-    if name not in FAMILIES:
-        raise ValueError(f"{model} is a {name}; conceptbench runs {' and '.join(sorted(FAMILIES))} models")
-    return FAMILIES[name]
+    """The family's short name ('sd', 'sdxl', 'flux1'), from the model's model_index.json (a local folder's, or the
+    hub's, fetched alone)."""
+    return model_family(model).key
 
 
 def is_sdxl(pipe) -> bool:
@@ -52,18 +40,12 @@ def is_sdxl(pipe) -> bool:
 
 def text_encoders(pipe) -> list[tuple]:
     """(component name, tokenizer, text encoder) of each text encoder the pipeline has: text_encoder, and
-    text_encoder_2 on SDXL."""
-    encoders = [("text_encoder", pipe.tokenizer, pipe.text_encoder)]
-    if is_sdxl(pipe):
-        encoders.append(("text_encoder_2", pipe.tokenizer_2, pipe.text_encoder_2))
-    return encoders
+    text_encoder_2 on SDXL and FLUX.1."""
+    return family_of(pipe).text_encoders(pipe)
 
 
 def load_pipeline(model: str | Path, torch_dtype: torch.dtype = torch.float32):
-    """Load a base model (local folder or hub id) as a stock StableDiffusionPipeline or StableDiffusionXLPipeline
-    (its family), safetensors only."""
-    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
-
+    """Load a base model (local folder or hub id) as its family's stock pipeline, safetensors only."""
     model = resolve(model)
     if model in BUILT_BY_THE_WORKFLOW:
         raise ValueError(f"{model} must be built first (rule base_model writes it to results/base_model); "
@@ -71,11 +53,8 @@ def load_pipeline(model: str | Path, torch_dtype: torch.dtype = torch.float32):
     if Path(model).exists() and not (Path(model) / "model_index.json").is_file():
         raise FileNotFoundError(f"{model} is not a diffusers pipeline folder: model_index.json is missing. "
                                 "Point base_model at a folder written by save_pretrained, or at a hub id.")
-    if pipeline_family(model) == "sdxl":
-        pipe = StableDiffusionXLPipeline.from_pretrained(model, use_safetensors=True, feature_extractor=None,
-                                                         image_encoder=None)
-    else:
-        pipe = StableDiffusionPipeline.from_pretrained(model, use_safetensors=True, **NO_EXTRAS)
+    family = model_family(model)
+    pipe = family.pipeline_type().from_pretrained(model, use_safetensors=True, **family.load_options)
     if torch_dtype != torch.float32:
         pipe.to(dtype=torch_dtype)
     pipe.set_progress_bar_config(disable=True)

@@ -3,7 +3,7 @@
 Every model slot resolves here, the base model and the feature extractors alike:
 - `builtin:world`: the models pretrained on the conceptbench world, committed with the package
   (conceptbench/world/weights/, rebuilt by `python -m conceptbench.world_models build`);
-- `builtin:tiny` (and `builtin:tiny-xl` for the base model): tiny random models the workflow builds itself
+- `builtin:tiny` (and `builtin:tiny-xl`, `builtin:tiny-flux` for the base model): tiny random models the workflow builds itself
   (rules base_model and extractor_model), for plumbing tests;
 - an existing local path: a diffusers / transformers folder, or for Inception a `.safetensors` file;
 - `pytorch-fid` for Inception: pytorch-fid's published FID weights, fetched on first use (scoring/fid_weights.py);
@@ -18,11 +18,13 @@ from pathlib import Path
 BUILTIN_WORLD = "builtin:world"
 BUILTIN_TINY = "builtin:tiny"
 BUILTIN_TINY_XL = "builtin:tiny-xl"
+BUILTIN_TINY_FLUX = "builtin:tiny-flux"
 # The standard FID Inception weights, downloaded on first use (the name conceptbench.scoring.fid_weights answers to).
 PYTORCH_FID = "pytorch-fid"
-BUILT_BY_THE_WORKFLOW = (BUILTIN_TINY, BUILTIN_TINY_XL)  # rule base_model writes them to results/base_model
+# Rule base_model writes them to results/base_model.
+BUILT_BY_THE_WORKFLOW = (BUILTIN_TINY, BUILTIN_TINY_XL, BUILTIN_TINY_FLUX)
 # The builtin: names each model slot takes (the oracle exists only for the world).
-BUILTIN_MODELS = {"base_model": (BUILTIN_WORLD, BUILTIN_TINY, BUILTIN_TINY_XL), "clip": (BUILTIN_WORLD, BUILTIN_TINY),
+BUILTIN_MODELS = {"base_model": (BUILTIN_WORLD, *BUILT_BY_THE_WORKFLOW), "clip": (BUILTIN_WORLD, BUILTIN_TINY),
                   "inception": (BUILTIN_WORLD, BUILTIN_TINY), "dino": (BUILTIN_WORLD, BUILTIN_TINY),
                   "oracle": (BUILTIN_WORLD,)}
 # A hub id is a name or owner/name; anything else (a leading '/', '.', '~', several '/') is a local path.
@@ -62,6 +64,26 @@ def resolve(source: str | Path, kind: str = "base_model") -> str:
     """What `from_pretrained` (or the Inception loader) gets for a model string: `builtin:world` becomes the
     committed folder of that slot's world model; anything else stays as it is."""
     return str(world_path(kind)) if str(source) == BUILTIN_WORLD else str(source)
+
+
+def pipeline_folder(source: str, base_dir: Path) -> Path | None:
+    """The local folder of a base model: builtin:world's committed one, a local path, or a hub id's cached copy;
+    None where there is none on this machine (a hub model not downloaded yet). Downloads nothing."""
+    if source == BUILTIN_WORLD:
+        return world_path("base_model")
+    path = Path(source).expanduser()
+    path = path if path.is_absolute() else base_dir / path
+    if path.exists():
+        return path
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        cached = try_to_load_from_cache(source, "model_index.json")
+    except Exception:  # noqa: BLE001 (not a valid hub id either: start-up's source check reports it)
+        cached = None
+    if not isinstance(cached, str):  # None, or a marker that the file is known not to exist
+        return None
+    return Path(cached).parent
 
 
 def _weights_file_problems(key: str, path: Path) -> list[str]:

@@ -1,5 +1,6 @@
-"""The tiny random base models the workflow builds for plumbing tests: `builtin:tiny` (SD-1.x) and `builtin:tiny-xl`
-(SDXL), from small configs and a fixed seed (CPU, seconds), saved with `save_pretrained`."""
+"""The tiny random base models the workflow builds for plumbing tests: `builtin:tiny` (SD-1.x), `builtin:tiny-xl`
+(SDXL) and `builtin:tiny-flux` (FLUX.1), from small configs and a fixed seed (CPU, seconds), saved with
+`save_pretrained`."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from pathlib import Path
 import torch
 
 from conceptbench.diffusion.pipelines import NO_EXTRAS, sd1_scheduler
-from conceptbench.diffusion.sources import BUILTIN_TINY, BUILTIN_TINY_XL
-from conceptbench.diffusion.tokenizers import write_tiny_tokenizer
+from conceptbench.diffusion.sources import BUILTIN_TINY, BUILTIN_TINY_FLUX, BUILTIN_TINY_XL
+from conceptbench.diffusion.tokenizers import write_tiny_t5_tokenizer, write_tiny_tokenizer
 
 
 def build_tiny_pipeline(out_dir: str | Path, seed: int = 0, resolution: int = 32) -> Path:
@@ -116,6 +117,85 @@ def build_tiny_xl_pipeline(out_dir: str | Path, seed: int = 0, resolution: int =
     return out_dir
 
 
+# FLUX.1-dev's VAE factors (its vae/config.json): training normalises latents as (z - shift) * scale, the pipeline
+# undoes it before decoding. The tiny VAE keeps them, so a training that forgets them draws wrong images.
+FLUX_VAE_SCALING, FLUX_VAE_SHIFT = 0.3611, 0.1159
+
+
+def _like_a_trained_vae(vae, gain: float = 8.0, log_variance: float = -14.0) -> None:
+    """Give a random VAE the two properties of a trained one that training relies on: a narrow posterior (FLUX.1's
+    is nearly deterministic; a random one's is as wide as its latents, so its samples would be mostly noise) and
+    latents that its (z - shift_factor) * scaling_factor brings to about zero mean and unit variance (a random
+    encoder's come out near 0 +- 0.33 on photos, so `gain` 8 and the shift as offset: ~ -0.1 +- 0.96 after
+    normalising, on the demo photos). The encoder's last convolution gives the posterior's means, then its
+    log-variances."""
+    channels = vae.config.latent_channels
+    conv = vae.encoder.conv_out
+    with torch.no_grad():
+        conv.weight[:channels] *= gain
+        conv.bias[:channels] = conv.bias[:channels] * gain + vae.config.shift_factor
+        conv.weight[channels:] = 0.0
+        conv.bias[channels:] = log_variance  # std exp(-7) ~ 0.001
+
+
+def build_tiny_flux_pipeline(out_dir: str | Path, seed: int = 0, resolution: int = 32) -> Path:
+    """Build a tiny FLUX.1 pipeline with random weights from `seed` and save it with `save_pretrained`.
+
+    FLUX.1's shape in miniature: CLIP's pooled embedding and T5's hidden states condition a transformer of one
+    double-stream and one single-stream block (2 heads of 16, rotary axes 4+6+6) with FLUX.1-dev's guidance
+    embedding; the VAE's 4 latent channels are packed 2x2 into the transformer's 16 input channels (the real model:
+    16 channels into 64), and the VAE downsamples by 2, so 32 px images are 8x8 = 64 image tokens. The scheduler is
+    FLUX.1-dev's (shift 3 with resolution-dependent dynamic shifting).
+    """
+    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer, T5Config, T5EncoderModel, T5TokenizerFast
+
+    out_dir = Path(out_dir)
+    write_tiny_tokenizer(out_dir / "tokenizer")
+    write_tiny_t5_tokenizer(out_dir / "tokenizer_2")
+    tokenizer = CLIPTokenizer.from_pretrained(out_dir / "tokenizer", model_max_length=77)
+    tokenizer_2 = T5TokenizerFast.from_pretrained(out_dir / "tokenizer_2")
+    hidden, latent_channels = 32, 4
+
+    torch.manual_seed(seed)
+    transformer = FluxTransformer2DModel(
+        patch_size=1, in_channels=4 * latent_channels, num_layers=1, num_single_layers=1, attention_head_dim=16,
+        num_attention_heads=2, joint_attention_dim=hidden, pooled_projection_dim=hidden, guidance_embeds=True,
+        axes_dims_rope=(4, 6, 6),  # (text/image index, row, column): must add up to the head dimension
+    )
+    torch.manual_seed(seed + 1)
+    vae = AutoencoderKL(
+        block_out_channels=(8, 16),
+        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+        latent_channels=latent_channels,
+        sample_size=resolution,
+        norm_num_groups=4,
+        scaling_factor=FLUX_VAE_SCALING,
+        shift_factor=FLUX_VAE_SHIFT,
+        use_quant_conv=False, use_post_quant_conv=False,  # as FLUX.1's VAE
+    )
+    _like_a_trained_vae(vae)
+    torch.manual_seed(seed + 2)
+    text_encoder = CLIPTextModel(CLIPTextConfig(
+        vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, max_position_embeddings=77, bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, projection_dim=hidden,
+    ))
+    torch.manual_seed(seed + 3)
+    text_encoder_2 = T5EncoderModel(T5Config(
+        vocab_size=len(tokenizer_2), d_model=hidden, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
+        pad_token_id=tokenizer_2.pad_token_id, eos_token_id=tokenizer_2.eos_token_id, decoder_start_token_id=0,
+    ))
+    scheduler = FlowMatchEulerDiscreteScheduler(shift=3.0, use_dynamic_shifting=True, base_shift=0.5, max_shift=1.15,
+                                                base_image_seq_len=256, max_image_seq_len=4096)
+    pipe = FluxPipeline(scheduler=scheduler, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
+                        text_encoder_2=text_encoder_2, tokenizer_2=tokenizer_2, transformer=transformer)
+    pipe.save_pretrained(out_dir, safe_serialization=True)
+    return out_dir
+
+
 def build_base_model(kind: str, out_dir: str | Path, seed: int = 0, resolution: int = 32) -> Path:
-    builders = {BUILTIN_TINY: build_tiny_pipeline, BUILTIN_TINY_XL: build_tiny_xl_pipeline}
+    builders = {BUILTIN_TINY: build_tiny_pipeline, BUILTIN_TINY_XL: build_tiny_xl_pipeline,
+                BUILTIN_TINY_FLUX: build_tiny_flux_pipeline}
     return builders[kind](out_dir, seed=seed, resolution=resolution)

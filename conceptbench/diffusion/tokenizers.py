@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from conceptbench.diffusion.sources import BUILT_BY_THE_WORKFLOW, BUILTIN_TINY_XL, BUILTIN_WORLD, world_path
+from conceptbench.diffusion.sources import BUILT_BY_THE_WORKFLOW, BUILTIN_TINY_XL, pipeline_folder
 
 
 def char_level_vocab(merges: Sequence[tuple[str, str]] = ()) -> dict[str, int]:
@@ -41,6 +41,28 @@ def write_tiny_tokenizer(folder: Path, merges: Sequence[tuple[str, str]] = ()) -
     config = {"model_max_length": 77, "bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>",
               "pad_token": "<|endoftext|>", "unk_token": "<|endoftext|>", "tokenizer_class": "CLIPTokenizer"}
     (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
+
+
+def t5_character_vocab() -> list[tuple[str, float]]:
+    """A T5 (SentencePiece Unigram) vocabulary of (piece, score): T5's special tokens in their fixed places, then the
+    word-start marker and every printable ASCII character, alone and with the marker.
+
+    T5's tokenizer is a SentencePiece model that cannot be downloaded here; transformers builds the same Unigram
+    tokenizer from a piece list, so a tiny FLUX.1 gets a character-level T5 tokenizer like the tiny CLIP ones.
+    """
+    characters = [chr(code) for code in range(ord("!"), ord("~") + 1)]
+    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -2.0)]  # T5's ids 0-2, then the marker
+    pieces += [("\u2581" + c, -3.0) for c in characters] + [(c, -4.0) for c in characters]
+    return pieces
+
+
+def write_tiny_t5_tokenizer(folder: Path, model_max_length: int = 512) -> None:
+    """Write a T5 tokenizer of t5_character_vocab (no sentinel tokens) that T5TokenizerFast.from_pretrained reads;
+    512 is FLUX.1's T5 length (FluxPipeline pads prompts to max_sequence_length=512)."""
+    from transformers import T5TokenizerFast
+
+    tokenizer = T5TokenizerFast(vocab=t5_character_vocab(), extra_ids=0, model_max_length=model_max_length)
+    tokenizer.save_pretrained(str(folder))
 
 
 # The components of a diffusers pipeline folder that hold its text encoders' tokenizers (SDXL has two).
@@ -90,20 +112,8 @@ def base_model_tokenizers(source: str, base_dir: Path) -> dict:
 
 
 def _pipeline_folder(source: str, base_dir: Path) -> Path:
-    """The local folder of a base model: builtin:world's committed one, a local path, or a hub id's cached copy."""
-    if source == BUILTIN_WORLD:
-        return world_path("base_model")
-    path = Path(source).expanduser()
-    path = path if path.is_absolute() else base_dir / path
-    if path.exists():
-        return path
-    from huggingface_hub import try_to_load_from_cache
-
-    try:
-        cached = try_to_load_from_cache(source, "model_index.json")
-    except Exception:  # noqa: BLE001 (not a valid hub id either: start-up's source check reports it)
-        cached = None
-    if not isinstance(cached, str):  # None, or a marker that the file is known not to exist
+    folder = pipeline_folder(source, base_dir)
+    if folder is None:
         raise TokenizerUnavailable(f"{source} is neither a local folder nor in the Hugging Face cache yet (its first "
                                    "job downloads it)")
-    return Path(cached).parent
+    return folder

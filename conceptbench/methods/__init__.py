@@ -10,13 +10,17 @@ Each method module exposes:
 - `prepare(pipe, concept_name, class_noun, params) -> TrainingSetup`: make the pipeline trainable its way;
   (torch, diffusers and peft are imported inside these functions: planning the workflow needs none of them)
 - `save(pipe, setup, out_dir, params)`: write the artifact a stock diffusers call loads;
-- `load(base_model, checkpoint_dir, params) -> StableDiffusionPipeline`: that stock call.
+- `load(base_model, checkpoint_dir, params) -> the family's pipeline`: that stock call.
+
+Which types apply to which model family, and the family's own settings, are the family's
+(conceptbench/diffusion/families/).
 """
 
 from __future__ import annotations
 
 from types import ModuleType
 
+from conceptbench.diffusion.families import FAMILIES, FAMILY_SETTINGS_SCHEMA
 from conceptbench.methods import custom_diffusion, dreambooth, lora, pivotal_tuning, textual_inversion
 
 METHOD_TYPES: dict[str, ModuleType] = {
@@ -79,9 +83,10 @@ SHARED_SCHEMA = {
 
 def settings_schema() -> dict:
     """The config schema of a method entry's settings: `type` (one of the registered types) and every setting of
-    every type, each from COMMON_SCHEMA, SHARED_SCHEMA or its module's own SCHEMA. Whether a setting belongs to the
-    entry's type is method_params' check."""
-    properties = {"type": {"enum": list(METHOD_TYPES)}, **COMMON_SCHEMA}
+    every type, each from COMMON_SCHEMA, SHARED_SCHEMA or its module's own SCHEMA, and the model families' own
+    settings (flow matching's weighting_scheme, ...). Whether a setting belongs to the entry's type and the base
+    model's family is method_params' check."""
+    properties = {"type": {"enum": list(METHOD_TYPES)}, **COMMON_SCHEMA, **FAMILY_SETTINGS_SCHEMA}
     missing = sorted(set(COMMON_DEFAULTS) ^ set(COMMON_SCHEMA))
     if missing:
         raise TypeError(f"COMMON_DEFAULTS and COMMON_SCHEMA disagree on {missing}")
@@ -111,17 +116,34 @@ def added_tokens(concept_name: str, params: dict) -> list[str]:
     return list(module.added_tokens(concept_name, params)) if hasattr(module, "added_tokens") else []
 
 
-def method_params(entry: dict) -> dict:
-    """A config method entry with every default filled in (the dict that reaches a rule as `params:`)."""
+def method_params(entry: dict, family=None) -> dict:
+    """A config method entry with every default filled in (the dict that reaches a rule as `params:`).
+
+    `family` (a conceptbench.diffusion.families Family: the base model's) adds its own settings and defaults (FLUX.1:
+    flow matching's, LoRA's targets); SD-1.x and SDXL add none, so their entries keep the settings they always had.
+    Without a family (a hub model start-up could not read yet) the families' settings are taken as given."""
     module = get_method(entry["type"])
-    params = {**COMMON_DEFAULTS, **module.DEFAULTS, **entry}
-    unknown = sorted(set(params) - set(COMMON_DEFAULTS) - set(module.DEFAULTS) - {"type"})
+    own = family.method_defaults(entry["type"]) if family is not None else {}
+    params = {**COMMON_DEFAULTS, **module.DEFAULTS, **own, **entry}
+    allowed = set(COMMON_DEFAULTS) | set(module.DEFAULTS) | set(own)
+    if family is None:
+        allowed |= set(FAMILY_SETTINGS_SCHEMA)
+    unknown = sorted(set(params) - allowed - {"type"})
     if unknown:
-        raise ValueError(f"method type {entry['type']!r} has no setting(s) {unknown}; "
-                         f"allowed: {sorted(set(COMMON_DEFAULTS) | set(module.DEFAULTS))}")
+        raise ValueError(f"method type {entry['type']!r} has no setting(s) {unknown}{_family_hint(unknown, family)}; "
+                         f"allowed: {sorted(allowed)}")
     late = [step for step in params["eval_steps"] if step >= params["steps"]]
     if late:
         raise ValueError(f"eval_steps {late} are not below steps ({params['steps']}), which is evaluated anyway; "
                          "remove them or raise steps")
     params["eval_steps"] = sorted(params["eval_steps"])
     return params
+
+
+def _family_hint(keys: list[str], family) -> str:
+    """Where settings of another model family are the unknown ones, say whose they are."""
+    owners = sorted({f.title for f in FAMILIES.values() if set(keys) & set(f.settings)})
+    if not owners:
+        return ""
+    on = f", not of {family.title} (the base model's family)" if family is not None else ""
+    return f" ({', '.join(k for k in keys if k in FAMILY_SETTINGS_SCHEMA)}: settings of {' and '.join(owners)}{on})"

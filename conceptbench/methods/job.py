@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from conceptbench.diffusion.families import FAMILY_SETTINGS_SCHEMA, family_of
 from conceptbench.diffusion.pipelines import load_pipeline, model_identity
 from conceptbench.diffusion.sources import resolve
 from conceptbench.inputs.concepts import list_image_files
@@ -43,11 +44,14 @@ def library_versions() -> dict[str, str]:
 
 
 def training_code_digest() -> str:
-    """Hash of the code that shapes a training (conceptbench/methods/, this module included): a saved or finished
-    state is never reused by changed code."""
+    """Hash of the code that shapes a training (conceptbench/methods/, this module included, and the model families'
+    objectives in conceptbench/diffusion/families/): a saved or finished state is never reused by changed code."""
+    from conceptbench.diffusion import families
+
     digest = hashlib.sha256()
-    for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    for folder in (Path(__file__).resolve().parent, Path(families.__file__).resolve().parent):
+        for path in sorted(folder.glob("*.py")):
+            digest.update(f"{folder.name}/{path.name}".encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -102,9 +106,28 @@ def file_digests(folder: str | Path) -> list[str]:
     return [hashlib.sha256(path.read_bytes()).hexdigest() for path in list_image_files(folder)]
 
 
-def training_config(params: dict) -> TrainingConfig:
+def training_config(params: dict, family=None) -> TrainingConfig:
+    """The loop's settings from a method entry's params; `family` (a diffusion.families Family) picks its own."""
     fields = TrainingConfig.__dataclass_fields__
-    return TrainingConfig(**{k: v for k, v in params.items() if k in fields})
+    own = {key: params[key] for key in family.settings} if family is not None else {}
+    return TrainingConfig(**{k: v for k, v in params.items() if k in fields}, family_settings=own)
+
+
+def check_family(family, params: dict, method_name: str, base_model) -> None:
+    """Refuse, before any work, a method that does not apply to the base model's family, or params made without the
+    family's settings (start-up fills them in where it can read the family: see methods.method_params)."""
+    reason = family.method_refusal(params["type"])
+    if reason is not None:
+        raise ValueError(f"method {method_name} ({params['type']}) is refused on {family.title} "
+                         f"({base_model}): {reason}")
+    foreign = sorted(set(params) & set(FAMILY_SETTINGS_SCHEMA) - set(family.settings))
+    if foreign:
+        raise ValueError(f"method {method_name}: {foreign} are not settings of {family.title} ({base_model}); "
+                         "remove them")
+    missing = sorted(set(family.method_defaults(params["type"])) - set(params))
+    if missing:
+        raise ValueError(f"method {method_name}: its settings lack {family.title}'s {missing}; make them with "
+                         f"method_params(entry, family) (conceptbench.methods), which fills in the family's defaults")
 
 
 def train_concept(*, base_model: str | Path, targets_dir: str | Path, class_images_dir: str | Path | None,
@@ -133,6 +156,8 @@ def train_concept(*, base_model: str | Path, targets_dir: str | Path, class_imag
             f"success); restored its outputs from {state_dir} -> {out_dir}")
         return json.loads((out_dir / "metadata.json").read_text())
     pipe = load_pipeline(base_model)
+    family = family_of(pipe)
+    check_family(family, params, method_name, base_model)
     setup = method.prepare(pipe, concept_name, class_noun, params)
 
     def save_snapshot(step: int) -> None:
@@ -148,7 +173,7 @@ def train_concept(*, base_model: str | Path, targets_dir: str | Path, class_imag
 
     log(f"training {method_name} ({params['type']}) on {concept_name}: {len(setup.trainable)} trainable tensors, "
         f"{sum(p.numel() for p in setup.trainable.values()):,} parameters, {params['steps']} steps")
-    rows, attempts = run_training(pipe, setup, training_config(params), instance_images, class_images,
+    rows, attempts = run_training(pipe, setup, training_config(params, family), instance_images, class_images,
                         state_dir=state_dir, run_id=run_id, log=log, device=device, snapshot=save_snapshot)
 
     out_dir.mkdir(parents=True, exist_ok=True)

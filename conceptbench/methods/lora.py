@@ -1,9 +1,12 @@
-"""LoRA (Hu et al. 2021) on the UNet attention projections, via peft, with optional class-prior preservation.
+"""LoRA (Hu et al. 2021) on the denoiser's attention projections (the UNet's; FLUX.1's transformer), via peft, with
+optional class-prior preservation (DreamBooth-LoRA).
 
 Options: `train_text_encoder` adds LoRA to the text encoder's attention too (as diffusers' train_dreambooth_lora.py
 --train_text_encoder); `use_dora` makes the adapters DoRA (Liu et al. 2024: a learned magnitude per output beside
 the low-rank direction); `target_modules` is a list of module names or a preset (TARGET_PRESETS). Every variant is
-saved as one pytorch_lora_weights.safetensors that `pipe.load_lora_weights` loads.
+saved as one pytorch_lora_weights.safetensors that `pipe.load_lora_weights` loads, by the pipeline class's own
+`save_lora_weights` with each adapter's metadata (so an alpha other than the rank reloads as trained). A model
+family may default to other targets (FLUX.1: diffusers' FLUX trainer's; conceptbench/diffusion/families/).
 """
 
 from __future__ import annotations
@@ -51,20 +54,23 @@ def lora_config(params: dict, targets: list[str]):
                       target_modules=targets, use_dora=bool(params["use_dora"]))
 
 
-def add_unet_adapter(pipe, params: dict) -> dict:
-    """Freeze the pipeline, add the UNet's adapter; returns its trainable parameters by name."""
+def add_denoiser_adapter(pipe, params: dict) -> dict:
+    """Freeze the pipeline, add an adapter to its denoiser (UNet or transformer); returns its trainable parameters
+    by name."""
     import torch
 
-    from conceptbench.diffusion.pipelines import text_encoders
+    from conceptbench.diffusion.families import family_of
 
+    family = family_of(pipe)
+    denoiser = family.denoiser(pipe)
     pipe.vae.requires_grad_(False)
-    for _, _, text_encoder in text_encoders(pipe):
+    for _, _, text_encoder in family.text_encoders(pipe):
         text_encoder.requires_grad_(False)
-    pipe.unet.requires_grad_(False)
+    denoiser.requires_grad_(False)
     # The adapter's random init must not depend on what ran before in this process.
     torch.manual_seed(params["seed"])
-    pipe.unet.add_adapter(lora_config(params, target_modules(params)))
-    return {n: p for n, p in pipe.unet.named_parameters() if p.requires_grad}
+    denoiser.add_adapter(lora_config(params, target_modules(params)))
+    return {n: p for n, p in denoiser.named_parameters() if p.requires_grad}
 
 
 def add_text_encoder_adapter(text_encoder, config) -> None:
@@ -76,12 +82,12 @@ def add_text_encoder_adapter(text_encoder, config) -> None:
 
 
 def prepare(pipe, concept_name: str, class_noun: str, params: dict):
-    from conceptbench.diffusion.pipelines import text_encoders
+    from conceptbench.diffusion.families import family_of
     from conceptbench.methods.training import TrainingSetup
 
-    trainable = add_unet_adapter(pipe, params)
-    if params["train_text_encoder"]:  # every text encoder (SDXL has two)
-        for name, _, encoder in text_encoders(pipe):
+    trainable = add_denoiser_adapter(pipe, params)
+    if params["train_text_encoder"]:  # every text encoder the pipeline's LoRA loader adapts (SDXL: two; FLUX: CLIP)
+        for name, _, encoder in family_of(pipe).lora_text_encoders(pipe):
             add_text_encoder_adapter(encoder, lora_config(params, TEXT_ENCODER_TARGETS))
             trainable.update({f"{name}.{n}": p for n, p in encoder.named_parameters() if p.requires_grad})
     phrase = concept_phrase(concept_name, class_noun, params)
@@ -94,24 +100,23 @@ def prepare(pipe, concept_name: str, class_noun: str, params: dict):
 
 
 def save_lora(pipe, out_dir: Path, text_encoder: bool) -> None:
-    """The UNet's (and the text encoders') adapters as diffusers' LoRA file, saved by the pipeline's own class."""
+    """The denoiser's (and the text encoders') adapters as diffusers' LoRA file, saved by the pipeline's own class."""
     from diffusers.utils import convert_state_dict_to_diffusers
     from peft.utils import get_peft_model_state_dict
 
-    from conceptbench.diffusion.pipelines import text_encoders
+    from conceptbench.diffusion.families import family_of
     from conceptbench.files import sort_safetensors_metadata
 
-    extra = {}
+    family = family_of(pipe)
+    denoiser, name = family.denoiser(pipe), family.denoiser_name  # unet_lora_layers, transformer_lora_layers
+    layers = {f"{name}_lora_layers": convert_state_dict_to_diffusers(get_peft_model_state_dict(denoiser)),
+              # Stored so that load_lora_weights applies alpha/rank scaling as trained.
+              f"{name}_lora_adapter_metadata": sorted_sets(denoiser.peft_config["default"].to_dict())}
     if text_encoder:
-        for name, _, encoder in text_encoders(pipe):
-            extra[f"{name}_lora_layers"] = convert_state_dict_to_diffusers(get_peft_model_state_dict(encoder))
-            extra[f"{name}_lora_adapter_metadata"] = sorted_sets(encoder.peft_config["default"].to_dict())
-    type(pipe).save_lora_weights(
-        save_directory=str(out_dir), weight_name=ARTIFACT, safe_serialization=True,
-        unet_lora_layers=convert_state_dict_to_diffusers(get_peft_model_state_dict(pipe.unet)),
-        # Stored so that load_lora_weights applies alpha/rank scaling as trained.
-        unet_lora_adapter_metadata=sorted_sets(pipe.unet.peft_config["default"].to_dict()), **extra,
-    )
+        for name, _, encoder in family.lora_text_encoders(pipe):
+            layers[f"{name}_lora_layers"] = convert_state_dict_to_diffusers(get_peft_model_state_dict(encoder))
+            layers[f"{name}_lora_adapter_metadata"] = sorted_sets(encoder.peft_config["default"].to_dict())
+    type(pipe).save_lora_weights(save_directory=str(out_dir), weight_name=ARTIFACT, safe_serialization=True, **layers)
     sort_safetensors_metadata(Path(out_dir) / ARTIFACT)
 
 

@@ -44,8 +44,8 @@ def prepare(pipe, concept_name: str, class_noun: str, params: dict):
     from conceptbench.methods.training import TrainingSetup
 
     token_setup = textual_inversion.prepare(pipe, concept_name, class_noun, params)
-    trainable = {**token_setup.trainable, **lora.add_unet_adapter(pipe, {**params, "train_text_encoder": False})}
-    # add_unet_adapter froze the text encoders: the embedding matrices train again (their other rows are put back).
+    trainable = {**token_setup.trainable, **lora.add_denoiser_adapter(pipe, {**params, "train_text_encoder": False})}
+    # add_denoiser_adapter froze the text encoders: the embedding matrices train again (their other rows are put back).
     for weight in token_setup.trainable.values():
         weight.requires_grad_(True)
     token_lr = params["token_learning_rate"]

@@ -1,7 +1,9 @@
-"""The training loop every method shares: noise-prediction loss on the DDPM schedule, resumable, deterministic.
+"""The training loop every method shares, on every model family: resumable, deterministic.
 
-A method decides WHAT trains (a token embedding, the UNet, LoRA adapters) by handing over a `TrainingSetup`; this
-module decides HOW: batches, noise, optimizer, checkpoints, logs. All randomness comes from one CPU
+A method decides WHAT trains (a token embedding, the UNet, LoRA adapters) by handing over a `TrainingSetup`; the
+base model's family (conceptbench/diffusion/families/) decides what differs between models: prompt encoding,
+latents, the objective (SD's noise prediction on the DDPM schedule, FLUX.1's flow matching) and the model call;
+this module decides HOW: batches, noise, optimizer, checkpoints, logs. All randomness comes from one CPU
 `torch.Generator` whose state is saved with the weights and optimizer, so a run stopped at any checkpoint and
 resumed gives bit-for-bit the weights of an uninterrupted run (on CPU, at a fixed thread count).
 """
@@ -20,7 +22,6 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 STATE_WEIGHTS = "state.safetensors"
@@ -61,6 +62,8 @@ class TrainingConfig:
     prior_loss_weight: float = 1.0
     mixed_precision: str = "no"
     eval_steps: tuple[int, ...] = ()
+    # The family's own settings (flow matching: weighting_scheme, guidance_scale, ...; none for SD).
+    family_settings: dict = field(default_factory=dict)
 
     @property
     def effective_lr(self) -> float:
@@ -170,32 +173,24 @@ class _StopRequest:
             signal.signal(sig, handler)
 
 
-def _token_ids(tokenizer, prompts: list[str], device) -> torch.Tensor:
-    return tokenizer(prompts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
-                     return_tensors="pt").input_ids.to(device)
-
-
 def _encode_prompts(pipe, prompts: list[str], device) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Prompts -> (the UNet's cross-attention states, SDXL's pooled text embedding or None), as the pipelines
-    encode them: SD-1.x the last hidden states; SDXL both encoders' penultimate ones side by side, and the second
-    encoder's pooled projection."""
-    from conceptbench.diffusion.pipelines import is_sdxl, text_encoders
+    """An SD-1.x or SDXL pipeline's (cross-attention states, pooled embedding or None), by its family."""
+    from conceptbench.diffusion.families import family_of
 
-    if not is_sdxl(pipe):
-        return pipe.text_encoder(_token_ids(pipe.tokenizer, prompts, device))[0], None
-    states = []
-    for _, tokenizer, encoder in text_encoders(pipe):
-        out = encoder(_token_ids(tokenizer, prompts, device), output_hidden_states=True)
-        states.append(out.hidden_states[-2])
-    return torch.cat(states, dim=-1), out[0]
+    conditioning = family_of(pipe).encode_prompts(pipe, prompts, device)
+    return conditioning["hidden"], conditioning.get("pooled")
 
 
 def _size_condition(pipe, height: int, width: int, device) -> torch.Tensor | None:
-    """SDXL's six size numbers as its pipeline passes them for an uncropped image of this size: (original height,
-    width, crop top, left, target height, width)."""
+    """SDXL's six size numbers (conceptbench.diffusion.families.sdxl), None on other families."""
+    from conceptbench.diffusion.families.sdxl import size_condition
     from conceptbench.diffusion.pipelines import is_sdxl
 
-    return torch.tensor([[height, width, 0, 0, height, width]], device=device) if is_sdxl(pipe) else None
+    return size_condition(height, width, device) if is_sdxl(pipe) else None
+
+
+def _part(tensor, part: slice):
+    return None if tensor is None else tensor[part]
 
 
 @torch.no_grad()
@@ -239,17 +234,15 @@ def run_training(pipe, setup: TrainingSetup, config: TrainingConfig, instance_im
     if precision != config.mixed_precision:
         log(f"mixed_precision {config.mixed_precision} asked for, but it is not available on {device.type}: training "
             "in float32 (metadata.json says so)")
-    from diffusers import DDPMScheduler
+    from conceptbench.diffusion.families import family_of
 
-    from conceptbench.diffusion.pipelines import text_encoders
-
-    unet, vae = pipe.unet, pipe.vae
-    encoders = [encoder for _, _, encoder in text_encoders(pipe)]
-    noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
-    for module in (unet, vae, *encoders):
+    family = family_of(pipe)
+    denoiser, vae = family.denoiser(pipe), pipe.vae
+    encoders = [encoder for _, _, encoder in family.text_encoders(pipe)]
+    for module in (denoiser, vae, *encoders):
         module.to(device)
     vae.eval()
-    unet.train()
+    denoiser.train()
     for encoder in encoders:
         encoder.train(setup.train_text_encoder)
 
@@ -269,12 +262,12 @@ def run_training(pipe, setup: TrainingSetup, config: TrainingConfig, instance_im
     inst_mean, inst_std = _latent_moments(vae, instance_pixels, device)
     if use_prior:
         class_mean, class_std = _latent_moments(vae, images_to_tensor(class_images), device)
-    size = _size_condition(pipe, *instance_pixels.shape[-2:], device)
+    objective = family.objective(pipe, config.family_settings, *instance_pixels.shape[-2:], device)
     text_trains = setup.train_text_encoder
     if not text_trains:
         with torch.no_grad():
-            fixed_inst = _encode_prompts(pipe, [setup.instance_prompt], device)
-            fixed_class = _encode_prompts(pipe, [setup.class_prompt], device) if use_prior else None
+            fixed_inst = family.encode_prompts(pipe, [setup.instance_prompt], device)
+            fixed_class = family.encode_prompts(pipe, [setup.class_prompt], device) if use_prior else None
 
     state_dir = Path(state_dir)
     log_path = state_dir / LOSS_LOG
@@ -296,34 +289,25 @@ def run_training(pipe, setup: TrainingSetup, config: TrainingConfig, instance_im
                 cidx = torch.randint(len(class_mean), (bs,), generator=generator)
                 mean, std = torch.cat([mean, class_mean[cidx]]), torch.cat([std, class_std[cidx]])
             sample_noise = torch.randn(mean.shape, generator=generator).to(device)
-            latents = (mean + std * sample_noise) * vae.config.scaling_factor
-            noise = torch.randn(latents.shape, generator=generator).to(device)
-            timesteps = torch.randint(0, noise_scheduler.config.num_train_timesteps, (len(latents),),
-                                      generator=generator).to(device)
-            noisy = noise_scheduler.add_noise(latents, noise, timesteps)
-            if noise_scheduler.config.prediction_type == "v_prediction":
-                target = noise_scheduler.get_velocity(latents, noise, timesteps)
-            else:
-                target = noise
+            latents = objective.model_input(mean + std * sample_noise)
+            noised = objective.noise(latents, generator, device)
 
             with accelerator.autocast():
                 if text_trains:
                     prompts = [setup.instance_prompt] * bs + ([setup.class_prompt] * bs if use_prior else [])
-                    hidden, pooled = _encode_prompts(pipe, prompts, device)
-                else:
+                    conditioning = family.encode_prompts(pipe, prompts, device)
+                else:  # each prompt's conditioning once per sample: instance prompts, then class prompts
                     fixed = [fixed_inst] + ([fixed_class] if use_prior else [])
-                    hidden = torch.cat([states.expand(bs, -1, -1) for states, _ in fixed])
-                    pooled = None if size is None else torch.cat([p.expand(bs, -1) for _, p in fixed])
-                # SDXL's added conditioning: the pooled text embedding and the size numbers.
-                added = None if size is None else {"text_embeds": pooled.to(unet.dtype),
-                                                   "time_ids": size.expand(len(latents), -1).to(unet.dtype)}
-                pred = unet(noisy, timesteps, hidden.to(unet.dtype), added_cond_kwargs=added).sample
-            pred, target = pred.float(), target.float()
+                    conditioning = {key: torch.cat([c[key].expand(bs, *c[key].shape[1:]) for c in fixed])
+                                    for key in fixed_inst}
+                pred = objective.predict(denoiser, noised, conditioning)
+            pred, target, weighting = pred.float(), noised.target.float(), noised.weighting
             if use_prior:
-                loss = (F.mse_loss(pred[:bs], target[:bs])
-                        + config.prior_loss_weight * F.mse_loss(pred[bs:], target[bs:]))
+                first, rest = slice(None, bs), slice(bs, None)
+                loss = (objective.loss(pred[first], target[first], _part(weighting, first))
+                        + config.prior_loss_weight * objective.loss(pred[rest], target[rest], _part(weighting, rest)))
             else:
-                loss = F.mse_loss(pred, target)
+                loss = objective.loss(pred, target, weighting)
 
             accelerator.backward(loss)
             if config.max_grad_norm > 0:

@@ -327,6 +327,50 @@ def test_prompt_lengths_of_a_hub_model_not_downloaded_yet_are_left_to_its_jobs(t
                  "Hugging Face cache")
 
 
+def test_a_flux_model_is_refused_by_the_workflow_with_each_method_that_does_not_apply(tmp_path, monkeypatch):
+    """FLUX.1 trains LoRA in the library, but the workflow cannot generate with it yet: start-up says so, and names
+    every method entry that does not apply with the reason, for builtin:tiny-flux and a FLUX.1 hub model alike."""
+    import huggingface_hub.constants
+
+    repo = tmp_path / "hub" / "models--someone--flux"
+    (repo / "snapshots" / "0123abc").mkdir(parents=True)
+    (repo / "snapshots" / "0123abc" / "model_index.json").write_text('{"_class_name": "FluxPipeline"}')
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0123abc")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    for index, base_model in enumerate(("builtin:tiny-flux", "someone/flux")):
+        work = tmp_path / f"run{index}"
+        raw = base_config(work)
+        raw["base_model"] = base_model
+        raw["methods"]["my_ti"] = {"type": "textual_inversion"}
+        raw["methods"]["my_cd"] = {"type": "custom_diffusion"}
+        message = message_of(work, raw)
+        assert_names(message, f"base_model: {base_model} is a FLUX.1 model (FluxPipeline)",
+                     "the workflow does not run yet", "generation, class images and baselines",
+                     "methods.my_ti: textual_inversion is refused on FLUX.1 models", "CLIP-L and T5",
+                     "methods.dreambooth: dreambooth is refused on FLUX.1", "use lora",
+                     "methods.my_cd: custom_diffusion is refused on FLUX.1", "joint-attention transformer")
+        assert "methods.lora" not in message  # LoRA applies
+
+
+def test_a_flow_matching_setting_on_an_sd_model_is_refused(tmp_path):
+    raw = base_config(tmp_path)
+    raw["base_model"] = "builtin:tiny"
+    raw["methods"]["lora"]["weighting_scheme"] = "logit_normal"
+    assert_names(message_of(tmp_path, raw), "methods.lora", "no setting(s) ['weighting_scheme']",
+                 "settings of FLUX.1, not of SD-1.x (the base model's family)")
+
+
+def test_a_pipeline_of_no_family_is_refused_by_name(tmp_path):
+    folder = tmp_path / "qwen"
+    folder.mkdir()
+    (folder / "model_index.json").write_text('{"_class_name": "QwenImagePipeline"}')
+    raw = base_config(tmp_path)
+    raw["base_model"] = str(folder)
+    assert_names(message_of(tmp_path, raw), "base_model:", "is a QwenImagePipeline; conceptbench runs FluxPipeline, "
+                 "StableDiffusionPipeline and StableDiffusionXLPipeline models")
+
+
 # ---- concept folders and photos ---------------------------------------------------------------------------------
 
 

@@ -66,8 +66,11 @@ def test_schema_method_types_are_the_registry():
 
 
 def test_schema_method_settings_are_the_registry_defaults():
+    from conceptbench.diffusion.families import FAMILIES
+
     settings = set(COMMON_DEFAULTS).union(*(module.DEFAULTS for module in METHOD_TYPES.values()))
-    assert set(_method_schema()["properties"]) == settings | {"type"}
+    family_settings = set().union(*(family.settings for family in FAMILIES.values()))  # FLUX.1's flow matching
+    assert family_settings and set(_method_schema()["properties"]) == settings | family_settings | {"type"}
 
 
 def test_schema_metrics_are_the_metric_names():

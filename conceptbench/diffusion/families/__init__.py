@@ -1,0 +1,67 @@
+"""Model families: what differs between SD-1.x (`sd1`), SDXL (`sdxl`) and FLUX.1 (`flux1`), one module each.
+
+Each module's FAMILY (a `base.Family`) says its pipeline class, how prompts become conditioning, how latents become
+the model's input, the training objective, the model call and guidance, LoRA's default targets and which method
+types apply; the shared training loop (conceptbench/methods/training.py) asks it and does the rest. A family is
+read from the base model's model_index.json (`_class_name`). Adding one: a module with its FAMILY, a line in
+FAMILIES, a tiny model in diffusion/tiny.py and its tests beside tests/unit/methods/test_flux.py.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conceptbench.diffusion import sources
+from conceptbench.diffusion.families import flux1, sd1, sdxl
+from conceptbench.diffusion.families.base import Family
+from conceptbench.diffusion.sources import pipeline_folder, resolve
+
+FAMILIES: dict[str, Family] = {family.pipeline_class: family for family in (sd1.FAMILY, sdxl.FAMILY, flux1.FAMILY)}
+BUILTIN_FAMILIES = {sources.BUILTIN_WORLD: sd1.FAMILY, sources.BUILTIN_TINY: sd1.FAMILY,
+                    sources.BUILTIN_TINY_XL: sdxl.FAMILY, sources.BUILTIN_TINY_FLUX: flux1.FAMILY}
+# Every family's own method settings (flow matching's weighting_scheme, ...) and their config schema.
+FAMILY_SETTINGS_SCHEMA = {key: fragment for family in FAMILIES.values()
+                          for key, fragment in family.settings_schema.items()}
+
+
+def family_named(class_name: str | None, model) -> Family:
+    """The family of a pipeline class; any other is refused by name."""
+    if class_name not in FAMILIES:
+        known = sorted(FAMILIES)
+        raise ValueError(f"{model} is a {class_name}; conceptbench runs {', '.join(known[:-1])} and {known[-1]} "
+                         "models")
+    return FAMILIES[class_name]
+
+
+def family_of(pipe) -> Family:
+    """The family of a loaded pipeline."""
+    return family_named(type(pipe).__name__, type(pipe).__name__)
+
+
+def model_family(model: str | Path) -> Family:
+    """The family of a base model, from its model_index.json (a local folder's, or the hub's, fetched alone)."""
+    from diffusers import DiffusionPipeline
+
+    model = resolve(model)
+    index = Path(model) / "model_index.json"
+    config = json.loads(index.read_text()) if index.is_file() else DiffusionPipeline.load_config(model)
+    return family_named(config.get("_class_name"), model)
+
+
+def source_family(source: str, base_dir: Path) -> Family | None:
+    """The family of a config's base_model as far as this machine's files tell, downloading nothing: a builtin's,
+    a local folder's, a hub model's copy in the Hugging Face cache; None where it cannot be known yet (a hub model
+    not downloaded, a folder without model_index.json: other checks report those). Raises ValueError for a pipeline
+    of no family."""
+    if source in BUILTIN_FAMILIES:
+        return BUILTIN_FAMILIES[source]
+    folder = pipeline_folder(source, base_dir)
+    index = folder / "model_index.json" if folder is not None else None
+    if index is None or not index.is_file():
+        return None
+    try:
+        name = json.loads(index.read_text()).get("_class_name")
+    except (OSError, ValueError):
+        return None
+    return family_named(name, source)

@@ -1,0 +1,97 @@
+"""What every model family answers, and what the shared training loop asks of it.
+
+A `Family` (one per module of this package) is the whole difference between SD-1.x, SDXL and FLUX.1 as far as
+conceptbench is concerned; the training loop, the methods and the start-up checks ask it instead of testing the
+pipeline's class. An `Objective` is one training run's view of the family's loss: how VAE latents become the
+model's input, how a noisy input and its target are drawn, how the denoiser is called.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class Noised:
+    """One step's noisy model input, its timesteps, the regression target and the per-sample loss weights
+    (None: every sample weighs the same)."""
+
+    noisy: Any
+    timesteps: Any
+    target: Any
+    weighting: Any = None
+
+
+class Objective:
+    """One training's loss, set up by `Family.objective` (subclassed per kind of objective)."""
+
+    def model_input(self, latents):
+        """A sample of the VAE posterior -> what the denoiser learns to make (normalised latents)."""
+        raise NotImplementedError
+
+    def noise(self, x0, generator, device) -> Noised:
+        """Draw noise and timesteps from `generator` (the loop's one CPU generator: resumable) for a batch."""
+        raise NotImplementedError
+
+    def predict(self, denoiser, noised: Noised, conditioning: dict):
+        """The denoiser's output for `noised.noisy`, in the shape of `noised.target`."""
+        raise NotImplementedError
+
+    def loss(self, pred, target, weighting):
+        raise NotImplementedError
+
+
+class Family:
+    """A model family. Subclasses set the class attributes and override what differs."""
+
+    key: str = ""  # short name (pipeline_family): "sd", "sdxl", "flux1"
+    title: str = ""  # what people call it: "SD-1.x"
+    pipeline_class: str = ""  # the diffusers pipeline (model_index.json's _class_name)
+    denoiser_name: str = "unet"  # the pipeline component that denoises (and that LoRA adapts)
+    # from_pretrained keyword arguments that drop components the benchmark never uses.
+    load_options: dict = {}
+    # Method type -> None where it applies, or why it does not (start-up refuses it with that reason).
+    methods: dict[str, str | None] = {}
+    # None where the workflow runs this family end to end; else why it does not yet (start-up says so).
+    workflow_refusal: str | None = None
+    # Settings this family adds to every method entry, with their defaults (method_params fills them in), and
+    # their config schema. Empty for SD: its method entries keep the settings they always had.
+    settings: dict = {}
+    settings_schema: dict = {}
+
+    def pipeline_type(self):
+        import diffusers
+
+        return getattr(diffusers, self.pipeline_class)
+
+    def denoiser(self, pipe):
+        return getattr(pipe, self.denoiser_name)
+
+    def text_encoders(self, pipe) -> list[tuple]:
+        """(component name, tokenizer, text encoder) of every text encoder of the pipeline."""
+        raise NotImplementedError
+
+    def lora_text_encoders(self, pipe) -> list[tuple]:
+        """The text encoders the pipeline's `load_lora_weights` adapts (train_text_encoder trains these)."""
+        return self.text_encoders(pipe)
+
+    def method_refusal(self, method_type: str) -> str | None:
+        """Why `method_type` does not apply to this family, or None where it does."""
+        if method_type not in self.methods:
+            return f"{method_type} has not been checked on {self.title}"
+        return self.methods[method_type]
+
+    def method_defaults(self, method_type: str) -> dict:
+        """Family-specific defaults of a method entry's settings (beyond `settings`; e.g. LoRA's targets)."""
+        return dict(self.settings)
+
+    def encode_prompts(self, pipe, prompts: list[str], device) -> dict:
+        """Prompts -> the denoiser's text conditioning, each tensor with the prompts along its first dimension, equal
+        to what the pipeline computes for them."""
+        raise NotImplementedError
+
+    def objective(self, pipe, settings: dict, height: int, width: int, device) -> Objective:
+        """The loss of a training on images of height x width pixels, with this family's `settings`, on
+        `device`."""
+        raise NotImplementedError

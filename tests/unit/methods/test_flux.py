@@ -1,0 +1,272 @@
+"""The FLUX.1 family on builtin:tiny-flux: detection, the conditioning and latents the transformer gets in training
+against what FluxPipeline gives it, flow matching's timestep sampling and target, LoRA (with and without class
+prior) trained, saved with its adapter metadata, loaded into a fresh stock FluxPipeline with the documented call,
+output changed, a killed training resumed bitwise, two trainings byte-identical, and the refusals."""
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file
+from workflow_helpers import KILL_RUNNER as RUNNER
+
+from conceptbench.diffusion.families import flux1
+from conceptbench.diffusion.families.base import Noised
+from conceptbench.diffusion.pipelines import load_pipeline, pipeline_family
+from conceptbench.methods import method_params
+from conceptbench.methods.job import train_concept
+
+LORA = "pytorch_lora_weights.safetensors"
+
+
+def _generate(pipe, prompt, seed=0):
+    return pipe(prompt, num_inference_steps=2, height=32, width=32, guidance_scale=3.5,
+                generator=torch.Generator().manual_seed(seed), output_type="np").images
+
+
+def _params(**overrides):
+    return method_params({"type": "lora", "steps": 6, "learning_rate": 1e-2, "checkpoint_every": 3, **overrides},
+                         flux1.FAMILY)
+
+
+def _train(tmp_path, model, targets, **overrides):
+    params = _params(**overrides)
+    out = tmp_path / "ckpt"
+    train_concept(base_model=model, targets_dir=targets, class_images_dir=targets, concept_name="blue_dog",
+                  class_noun="dog", method_name="lora", params=params, out_dir=out, state_dir=tmp_path / "state",
+                  log=lambda *_: None)
+    return out, params
+
+
+def test_the_family_comes_from_the_model(tiny_flux_model):
+    from diffusers import FluxPipeline
+
+    assert pipeline_family(tiny_flux_model) == "flux1"
+    assert type(load_pipeline(tiny_flux_model)) is FluxPipeline
+
+
+def _transformer_calls(pipe):
+    """Record the keyword arguments of every call of the pipeline's transformer."""
+    calls, forward = [], pipe.transformer.forward
+
+    def recording(*args, **kwargs):
+        calls.append(kwargs)
+        return forward(*args, **kwargs)
+
+    pipe.transformer.forward = recording
+    return calls
+
+
+def test_training_gives_the_transformer_what_the_pipeline_gives_it(tiny_flux_model):
+    """The same noisy latents at the same timestep: the training's transformer call (packing, image and text ids,
+    T5 states, CLIP's pooled embedding, guidance, timestep / 1000) equals FluxPipeline's, with zero tolerance."""
+    from diffusers import FluxPipeline
+
+    pipe = load_pipeline(tiny_flux_model)
+    prompt = "a photo of sks dog"
+    calls = _transformer_calls(pipe)
+    pipe(prompt, num_inference_steps=1, height=32, width=32, guidance_scale=3.5,
+         generator=torch.Generator().manual_seed(0), output_type="latent")
+    seen = calls.pop()
+
+    family = flux1.FAMILY
+    with torch.no_grad():  # as the loop encodes fixed prompts (T5's attention computes otherwise with gradients)
+        conditioning = family.encode_prompts(pipe, [prompt], "cpu")
+        expected_embeds, expected_pooled, expected_text_ids = pipe.encode_prompt(prompt, device="cpu")
+    torch.testing.assert_close(conditioning["prompt_embeds"], expected_embeds, rtol=0, atol=0)
+    torch.testing.assert_close(conditioning["pooled"], expected_pooled, rtol=0, atol=0)
+    assert expected_embeds.shape == (1, 512, 32)  # T5 padded to FluxPipeline's max_sequence_length
+
+    objective = family.objective(pipe, {**family.settings, "guidance_scale": 3.5}, 32, 32, "cpu")
+    unpacked = FluxPipeline._unpack_latents(seen["hidden_states"], 32, 32, pipe.vae_scale_factor)
+    assert unpacked.shape == (1, 4, 16, 16)
+    noised = Noised(unpacked, seen["timestep"] * 1000, target=None)
+    with torch.no_grad():
+        objective.predict(pipe.transformer, noised, conditioning)
+    ours = calls.pop()
+    for key in ("hidden_states", "img_ids", "txt_ids", "encoder_hidden_states", "pooled_projections", "guidance"):
+        torch.testing.assert_close(ours[key], seen[key], rtol=0, atol=0, msg=key)
+    torch.testing.assert_close(ours["timestep"], seen["timestep"], rtol=0, atol=1e-7)  # (t * 1000) / 1000
+    torch.testing.assert_close(expected_text_ids, ours["txt_ids"], rtol=0, atol=0)
+
+
+def test_latents_are_normalised_with_the_vae_factors_the_pipeline_undoes(tiny_flux_model):
+    pipe = load_pipeline(tiny_flux_model)
+    config = pipe.vae.config
+    assert (config.scaling_factor, config.shift_factor) == (0.3611, 0.1159)  # FLUX.1-dev's, not the identity
+    objective = flux1.FAMILY.objective(pipe, flux1.FAMILY.settings, 32, 32, "cpu")
+    z = torch.randn(2, 4, 16, 16, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(objective.model_input(z), (z - 0.1159) * 0.3611, rtol=0, atol=0)
+    # FluxPipeline decodes latents / scaling_factor + shift_factor: the inverse.
+    torch.testing.assert_close(objective.model_input(z) / config.scaling_factor + config.shift_factor, z)
+
+
+@pytest.mark.parametrize("scheme", ["none", "logit_normal", "mode", "cosmap", "sigma_sqrt"])
+@pytest.mark.parametrize("dynamic", [True, False])
+def test_flow_matching_draws_and_targets_as_diffusers_trainer(tiny_flux_model, scheme, dynamic):
+    """train_dreambooth_lora_flux.py's recipe, written out: noise, then u from the weighting scheme's density, the
+    fresh scheduler's timestep and sigma at u * 1000 (shifted where the scheduler shifts statically), x_t = (1 - s)
+    x0 + s e, target e - x0, the scheme's loss weights."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+    from diffusers.training_utils import compute_density_for_timestep_sampling, compute_loss_weighting_for_sd3
+
+    pipe = load_pipeline(tiny_flux_model)
+    pipe.scheduler = FlowMatchEulerDiscreteScheduler.from_config(pipe.scheduler.config, shift=3.0,
+                                                                 use_dynamic_shifting=dynamic)
+    _generate(pipe, "a dog")  # leaves the inference timesteps in pipe.scheduler: training must not use them
+    settings = {**flux1.FAMILY.settings, "weighting_scheme": scheme, "logit_mean": 0.2, "mode_scale": 1.1}
+    objective = flux1.FAMILY.objective(pipe, settings, 32, 32, "cpu")
+    x0 = torch.randn(8, 4, 16, 16)
+    noised = objective.noise(x0, torch.Generator().manual_seed(3), "cpu")
+
+    generator = torch.Generator().manual_seed(3)
+    noise = torch.randn(x0.shape, generator=generator)
+    u = compute_density_for_timestep_sampling(scheme, 8, logit_mean=0.2, logit_std=1.0, mode_scale=1.1,
+                                              generator=generator)
+    fresh = FlowMatchEulerDiscreteScheduler.from_config(pipe.scheduler.config)
+    indices = (u * 1000).long()
+    sigmas = fresh.sigmas[indices].view(-1, 1, 1, 1)
+    if not dynamic:  # the static shift: sigma' = 3 s / (1 + 2 s) of the unshifted s = t / 1000
+        unshifted = (1000 - indices.float()) / 1000
+        torch.testing.assert_close(sigmas.flatten(), 3 * unshifted / (1 + 2 * unshifted))
+    torch.testing.assert_close(noised.timesteps, fresh.timesteps[indices], rtol=0, atol=0)
+    torch.testing.assert_close(noised.noisy, (1 - sigmas) * x0 + sigmas * noise, rtol=0, atol=0)
+    torch.testing.assert_close(noised.target, noise - x0, rtol=0, atol=0)
+    torch.testing.assert_close(noised.weighting, compute_loss_weighting_for_sd3(scheme, sigmas), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("prior", [False, True])
+def test_lora_trains_on_flux_and_loads_into_a_fresh_stock_pipeline(tmp_path, tiny_flux_model, dog_targets, prior):
+    from diffusers import FluxPipeline
+
+    # alpha 8 on rank 4: the file's adapter metadata must carry it, or load_lora_weights would scale by 1, not 2.
+    out, params = _train(tmp_path, tiny_flux_model, dog_targets, prior_preservation=prior, alpha=8)
+    assert not list(out.rglob("*.bin")), "weights must be safetensors only"
+    keys = load_file(str(out / LORA))
+    assert keys and all(key.startswith("transformer.") for key in keys)
+    adapted = {key.split(".lora")[0].removeprefix("transformer.") for key in keys}
+    for target in flux1.LORA_TARGETS:  # diffusers' FLUX trainer's default targets, every one of them
+        assert any(name.endswith(target) for name in adapted), target
+    with safe_open(str(out / LORA), framework="pt") as handle:
+        metadata = json.loads(handle.metadata()["lora_adapter_metadata"])
+    assert (metadata["transformer.r"], metadata["transformer.lora_alpha"]) == (4, 8)
+
+    tuned = FluxPipeline.from_pretrained(tiny_flux_model, local_files_only=True)  # the documented stock calls
+    tuned.load_lora_weights(str(out), weight_name=LORA)
+    scalings = {s for m in tuned.transformer.modules() if hasattr(m, "scaling") for s in m.scaling.values()}
+    assert scalings == {2.0}
+    base = FluxPipeline.from_pretrained(tiny_flux_model, local_files_only=True)
+    prompt = "a photo of sks dog"
+    after = _generate(tuned, prompt)
+    assert np.abs(after - _generate(base, prompt)).max() > 1e-4
+    np.testing.assert_array_equal(after, _generate(lora_load(tiny_flux_model, out, params), prompt))
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["hyperparameters"]["weighting_scheme"] == "none" and meta["hyperparameters"]["guidance_scale"] == 3.5
+    assert meta["num_class_images"] == (len(list(dog_targets.iterdir())) if prior else 0)
+
+
+def lora_load(model, out, params):
+    from conceptbench.methods import get_method
+
+    return get_method("lora").load(model, out, params)
+
+
+def test_lora_trains_flux_clip_text_encoder_too(tmp_path, tiny_flux_model, dog_targets):
+    """FluxPipeline.load_lora_weights adapts the transformer and CLIP (not T5): train_text_encoder trains CLIP."""
+    out, _ = _train(tmp_path, tiny_flux_model, dog_targets, train_text_encoder=True, steps=3)
+    prefixes = {key.split(".")[0] for key in load_file(str(out / LORA))}
+    assert prefixes == {"transformer", "text_encoder"}
+    pipe = load_pipeline(tiny_flux_model)
+    pipe.load_lora_weights(str(out), weight_name=LORA)
+    base = load_pipeline(tiny_flux_model)
+    # CLIP's pooled embedding changed: the text encoder's LoRA is loaded and applied.
+    assert (pipe.encode_prompt("a photo of sks dog", device="cpu")[1]
+            - base.encode_prompt("a photo of sks dog", device="cpu")[1]).abs().max() > 1e-6
+
+
+# ---- determinism: two processes, a killed one resumed -----------------------------------------------------------
+
+
+def _run(spec, hash_seed: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(RUNNER), json.dumps(spec)], capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "PYTHONHASHSEED": hash_seed})
+
+
+def _digests(out: Path) -> dict[str, str]:
+    """sha256 of every output file; metadata.json without the run's record (when, where, how long)."""
+    digests = {}
+    for path in sorted(p for p in out.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        if path.name == "metadata.json":
+            record = json.loads(data)
+            data = json.dumps({k: v for k, v in record.items()
+                               if k not in ("attempts", "wall_time_s", "peak_memory_mb")}, sort_keys=True).encode()
+        digests[path.relative_to(out).as_posix()] = hashlib.sha256(data).hexdigest()
+    return digests
+
+
+def test_flux_trainings_are_byte_identical_and_a_killed_one_resumes_to_them(tmp_path, tiny_flux_model, dog_targets):
+    params = _params(steps=8, checkpoint_every=3, prior_preservation=True, weighting_scheme="logit_normal")
+
+    def spec(name):
+        return {"base_model": str(tiny_flux_model), "targets_dir": str(dog_targets),
+                "class_images_dir": str(dog_targets), "concept_name": "blue_dog", "class_noun": "dog",
+                "method_name": "lora", "params": params, "out_dir": str(tmp_path / name / "out"),
+                "state_dir": str(tmp_path / name / "state")}
+
+    # Two uninterrupted trainings in processes with other string-hash seeds (set order must not leak into files).
+    for name, seed in (("first", "1"), ("second", "2")):
+        done = _run(spec(name), seed)
+        assert done.returncode == 0, done.stderr
+    first = _digests(tmp_path / "first" / "out")
+    assert LORA in first and "loss.csv" in first
+    assert _digests(tmp_path / "second" / "out") == first
+
+    # SIGKILL after step 5 leaves the state of step 3; the re-run resumes there and ends with the same files.
+    killed = _run({**spec("resumed"), "signal": "SIGKILL", "at_step": 5}, "0")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    resumed = _run(spec("resumed"), "0")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming from saved state at step 3" in resumed.stdout + resumed.stderr
+    assert _digests(tmp_path / "resumed" / "out") == first
+
+
+# ---- refusals ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method_type", ["textual_inversion", "pivotal_tuning", "dreambooth", "custom_diffusion"])
+def test_a_method_that_does_not_apply_is_refused_before_training(tmp_path, tiny_flux_model, dog_targets, method_type):
+    params = method_params({"type": method_type, "steps": 2}, flux1.FAMILY)
+    with pytest.raises(ValueError, match=f"method {method_type} \\({method_type}\\) is refused on FLUX.1"):
+        train_concept(base_model=tiny_flux_model, targets_dir=dog_targets, class_images_dir=dog_targets,
+                      concept_name="blue_dog", class_noun="dog", method_name=method_type, params=params,
+                      out_dir=tmp_path / "out", state_dir=tmp_path / "state", log=lambda *_: None)
+    assert not (tmp_path / "out").exists()
+
+
+def test_settings_made_without_the_family_are_refused(tmp_path, tiny_flux_model, dog_targets):
+    """LoRA settings made for no family (a hub model start-up could not read) lack flow matching's: the training
+    says so instead of training with SD's LoRA targets."""
+    params = method_params({"type": "lora", "steps": 2})
+    with pytest.raises(ValueError, match=r"lack FLUX.1's \['guidance_scale', 'logit_mean'.*method_params\(entry, "
+                                         r"family\)"):
+        train_concept(base_model=tiny_flux_model, targets_dir=dog_targets, class_images_dir=None,
+                      concept_name="blue_dog", class_noun="dog", method_name="lora", params=params,
+                      out_dir=tmp_path / "out", state_dir=tmp_path / "state", log=lambda *_: None)
+
+
+def test_flow_matching_settings_are_refused_on_sd(tiny_model):
+    from conceptbench.diffusion.families import sd1
+
+    with pytest.raises(ValueError, match=r"no setting\(s\) \['weighting_scheme'\] \(weighting_scheme: settings of "
+                                         r"FLUX.1, not of SD-1.x"):
+        method_params({"type": "lora", "weighting_scheme": "cosmap"}, sd1.FAMILY)
+    assert method_params({"type": "lora"}, sd1.FAMILY) == method_params({"type": "lora"})  # SD's params unchanged
