@@ -6,6 +6,8 @@ unit x units. A stage without a figure is "unknown", and the total then says wha
 
 from __future__ import annotations
 
+import textwrap
+
 from conceptbench.cost.throughput import STAGES, UNITS, Family
 from conceptbench.cost.work import Work, baseline_images, final_images, plan_work, samples_per_step, snapshot_images
 from conceptbench.workflow.plan import Plan
@@ -13,6 +15,11 @@ from conceptbench.workflow.plan import Plan
 # The stages that hold a GPU when the config's device is cuda (their rules request one); the rest run on CPUs.
 GPU_STAGES = ("train", "generate", "features")
 PER = {"train": "training sample", "generate": "image denoising step", "features": "image embedded"}
+WIDTH = 116  # the long lines (sources, notes) wrap, indented under their start
+
+
+def wrapped(text: str, indent: str = "      ") -> str:
+    return textwrap.fill(text, WIDTH, subsequent_indent=indent, break_on_hyphens=False, break_long_words=False)
 
 
 def job_seconds(work: Work, family: Family | None) -> float | None:
@@ -70,8 +77,8 @@ def training_table(plan: Plan) -> list[str]:
         lines.append(f"  {entry:<19} {params['type']:<18} {params['steps']:>6} x {params['batch_size']:<4} "
                      f"{'x2' if plan.uses_prior(entry) else '':>5} {per_run:>11,} {count:>5} {per_run * count:>9,}")
     seeds = len(plan.methods) // len(plan.entries)
-    lines.append(f"  runs = {len(plan.concepts)} concepts x {seeds} training seed{'s' if seeds > 1 else ''}; "
-                 "prior x2: the class images train beside the instance images, one each per sample")
+    lines.append(wrapped(f"  runs = {len(plan.concepts)} concepts x {seeds} training seed{'s' if seeds > 1 else ''}; "
+                         "prior x2: the class images train beside the instance images, one each per sample", "    "))
     return lines
 
 
@@ -120,8 +127,9 @@ def estimate_lines(work: dict[str, list[Work]], family: Family | None, stages: l
         elif stage in unknown:
             lines.append(f"  {stage:<9} {'unknown':>9}: no measured or published {family.name} figure")
     if family.hardware == "GPU":
-        lines.append("  not counted: job start-up and model loading (no figure) and the CPU-only rules (scores, "
-                     "tables, plots); the figures are batch-1 latencies on the GPUs named, not on newer ones")
+        lines.append(wrapped("  not counted: job start-up and model loading (no figure) and the CPU-only rules "
+                             "(scores, tables, plots); the figures are batch-1 latencies on the GPUs named, not on "
+                             "newer ones", "    "))
     return lines
 
 
@@ -140,16 +148,17 @@ def figure_lines(family: Family, stages: list[str]) -> list[str]:
         if figure.source not in sources:
             sources.append(figure.source)
         lines.append(f"  {stage:<9} {' + '.join(parts)} on {figure.device} [{sources.index(figure.source) + 1}]")
-    return lines + [f"  [{n}] {source}" for n, source in enumerate(sources, start=1)]
+    return lines + [wrapped(f"  [{n}] {source}") for n, source in enumerate(sources, start=1)]
 
 
 def cost_report(plan: Plan, family: Family | None, name: str) -> str:
     work = plan_work(plan)
     stages, reason = priced_stages(plan, family)
     where = f"{family.name} figures" if family else "no figures"
-    lines = [f"cost of {name}: base model {plan.base_model_source} ({where}), {plan.resolution} px, device "
-             f"{plan.device}; {len(plan.concepts)} concepts, {len(plan.entries)} method entries, {len(plan.methods)} "
-             "runs per concept", "", "jobs per rule (a run from scratch, as snakemake -n plans it):"]
+    lines = [wrapped(f"cost of {name}: base model {plan.base_model_source} ({where}), {plan.resolution} px, device "
+                     f"{plan.device}; {len(plan.concepts)} concepts, {len(plan.entries)} method entries, "
+                     f"{len(plan.methods)} runs per concept", "  "),
+             "", "jobs per rule (a run from scratch, as snakemake -n plans it):"]
     lines += rule_table(plan, work, family, stages)
     lines += ["", "training per method entry:", *training_table(plan)]
     lines += ["", "images per stage:", *image_table(plan)]

@@ -38,10 +38,10 @@ class Family:
     figures: dict[str, Figure] = field(default_factory=dict)
 
 
-# The pilot of config/world_study.yaml (README, "The world study"): cyan_dog x the 5 method types x 1 seed, the
-# study's settings, `snakemake --cores all` on the project's 2-core CPU machine, cold starts, 2026-12-07; each job's
-# cpu_time (CPU-seconds of its process) against its work, fitted per stage by
-# `python bench/cpu_throughput.py RUN_DIR config/pilot.yaml` (residuals within 1.3 s).
+# The pilot of config/world_study.yaml (README, "The world study"): the preset with `concepts: {cyan_dog: ...}` and
+# `seeds: [0]` (cyan_dog x the 5 method types x 1 seed, the study's settings), `snakemake --cores all` on the
+# project's 2-core CPU machine, cold starts, 2026-12-07; each job's cpu_time (CPU-seconds of its process) against its
+# work, fitted per stage by `python bench/cpu_throughput.py RUN_DIR PILOT_CONFIG` (residuals within 1.3 s).
 _PILOT = ("measured: bench/cpu_throughput.py on the 35 jobs of a 1-concept x 5-method x 1-seed pilot of "
           "config/world_study.yaml (2 cores, cold starts, 2026-12-07): cpu_time per job, least squares per stage")
 _CPU = "CPU (CPU-seconds; the pilot's 2-core machine)"
@@ -54,7 +54,9 @@ WORLD = Family("builtin:world", 32, "CPU", {
 
 # Published figures at float32, the precision the generation jobs run in (the trainers' mixed_precision aside).
 _TI_README = ("published: diffusers examples/textual_inversion/README.md, 'A full training run takes ~1 hour on "
-              "one V100 GPU' (3000 steps x batch 1 x 4 gradient accumulation at 512 px: 3600 s / 12000 samples); "
+              "one V100 GPU' (3000 steps x batch 1 x 4 gradient accumulation at 512 px: 3600 s / 12000 samples; "
+              "a Textual Inversion figure, applied to every method type: each backpropagates through the whole "
+              "UNet, and DreamBooth's optimizer step over all its weights comes on top); "
               "https://github.com/huggingface/diffusers/blob/main/examples/textual_inversion/README.md")
 _FP16_DOC = ("published: diffusers docs 'Speed up inference', one 512x512 image, 50 DDIM steps, NVIDIA A100: 5.27 s "
              "at float32 (3.51 s fp16) = 0.105 s/step; "
