@@ -8,8 +8,16 @@ from __future__ import annotations
 
 import textwrap
 
-from conceptbench.cost.throughput import STAGES, UNITS, Family
-from conceptbench.cost.work import Work, baseline_images, final_images, plan_work, samples_per_step, snapshot_images
+from conceptbench.cost.throughput import STAGES, Family
+from conceptbench.cost.work import (
+    Work,
+    baseline_images,
+    entry_runs,
+    final_images,
+    plan_work,
+    samples_per_step,
+    snapshot_images,
+)
 from conceptbench.workflow.plan import Plan
 
 # The stages that hold a GPU when the config's device is cuda (their rules request one); the rest run on CPUs.
@@ -51,15 +59,20 @@ def hours(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
 
 
-def rule_table(plan: Plan, work: dict[str, list[Work]], family: Family | None, stages: list[str]) -> list[str]:
+def work_text(jobs: list[Work]) -> str:
+    """A rule's work in words: its training samples, or its images (and their denoising steps)."""
+    stage, units, images = jobs[0].stage, sum(job.units for job in jobs), sum(job.images for job in jobs)
+    if stage == "train":
+        return f"{units:,} training samples"
+    if stage == "generate":
+        return f"{images:,} images x {units // images} steps"
+    return f"{images:,} images" if stage == "features" else ""
+
+
+def rule_table(work: dict[str, list[Work]], family: Family | None, stages: list[str]) -> list[str]:
     lines = [f"  {'rule':<19} {'jobs':>5}  {'work':<38} {'estimate':>10}"]
     for rule, jobs in work.items():
-        stage = jobs[0].stage
-        units = sum(job.units for job in jobs)
-        what = f"{units:,} {UNITS[stage]}" if stage == "train" else ""
-        if stage in ("generate", "features"):
-            what = f"{sum(job.images for job in jobs):,} images" + (
-                f" x {units // max(1, sum(j.images for j in jobs))} steps" if stage == "generate" else "")
+        stage, what = jobs[0].stage, work_text(jobs)
         seconds = [job_seconds(job, family) for job in jobs]
         estimate = ("-" if stage not in stages else "unknown" if None in seconds else hours(sum(seconds)))
         lines.append(f"  {rule:<19} {len(jobs):>5}  {what:<38} {estimate:>10}")
@@ -71,7 +84,7 @@ def training_table(plan: Plan) -> list[str]:
     lines = [f"  {'method entry':<19} {'type':<18} {'steps x batch':>13} {'prior':>5} {'samples/run':>11} "
              f"{'runs':>5} {'samples':>9}"]
     for entry, params in plan.entries.items():
-        runs = [run for run in plan.methods if run == entry or run.startswith(f"{entry}@")]
+        runs = entry_runs(plan, entry)
         per_run = params["steps"] * samples_per_step(plan, entry)
         count = len(runs) * len(plan.concepts)
         lines.append(f"  {entry:<19} {params['type']:<18} {params['steps']:>6} x {params['batch_size']:<4} "
@@ -85,14 +98,14 @@ def training_table(plan: Plan) -> list[str]:
 def image_table(plan: Plan) -> list[str]:
     prior = plan.cfg["prior"]
     steps = plan.cfg["generation"]["steps"]
-    prior_classes = sorted({plan.class_slug(c) for c in plan.concepts for m in plan.methods if plan.uses_prior(m)})
-    lines = [f"  class images (prior):  {len(prior_classes)} classes x {prior['num_images']} = "
-             f"{len(prior_classes) * prior['num_images']:,} images at {prior['steps']} steps"]
+    prior_classes = len(plan.jobs().get("class_images", []))  # the classes of concepts a prior method trains on
+    lines = [f"  class images (prior):  {prior_classes} classes x {prior['num_images']} = "
+             f"{prior_classes * prior['num_images']:,} images at {prior['steps']} steps"]
     baselines = sum(baseline_images(plan, cls) for cls in plan.classes)
     lines.append(f"  baselines (base model): {baselines:,} images at {steps} steps ({len(plan.classes)} classes, "
                  "two seed halves)")
     for entry in plan.entries:
-        runs = [run for run in plan.methods if run == entry or run.startswith(f"{entry}@")]
+        runs = entry_runs(plan, entry)
         final = sum(final_images(plan, c, run) for c in plan.concepts for run in runs)
         snapshots = sum(snapshot_images(plan, c, run) for c in plan.concepts for run in runs)
         lines.append(f"  {entry:<22} {final:,} final images" + (
@@ -159,7 +172,7 @@ def cost_report(plan: Plan, family: Family | None, name: str) -> str:
                      f"{plan.device}; {len(plan.concepts)} concepts, {len(plan.entries)} method entries, "
                      f"{len(plan.methods)} runs per concept", "  "),
              "", "jobs per rule (a run from scratch, as snakemake -n plans it):"]
-    lines += rule_table(plan, work, family, stages)
+    lines += rule_table(work, family, stages)
     lines += ["", "training per method entry:", *training_table(plan)]
     lines += ["", "images per stage:", *image_table(plan)]
     lines += ["", *estimate_lines(work, family, stages, reason)]

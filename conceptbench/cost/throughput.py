@@ -16,9 +16,7 @@ from pathlib import Path
 from conceptbench.diffusion.pipelines import FAMILIES
 from conceptbench.diffusion.sources import BUILTIN_TINY, BUILTIN_WORLD
 
-STAGES = ("train", "generate", "features", "other")
-UNITS = {"train": "training samples", "generate": "image denoising steps", "features": "images embedded",
-         "other": "jobs"}
+STAGES = ("train", "generate", "features", "other")  # "other": scores, tables, plots, priced per job
 
 
 @dataclass(frozen=True)

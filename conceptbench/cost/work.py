@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from conceptbench.runs import split_name
 from conceptbench.workflow.plan import Plan
 
 
@@ -20,6 +21,11 @@ class Work:
     stage: str
     units: int = 0
     images: int = 0
+
+
+def entry_runs(plan: Plan, entry: str) -> list[str]:
+    """A method entry's runs: one per training seed (`lora`, `lora@seed1`, ...)."""
+    return [run for run in plan.methods if split_name(run)[0] == entry]
 
 
 def samples_per_step(plan: Plan, run: str) -> int:
