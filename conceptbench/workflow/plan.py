@@ -317,7 +317,7 @@ class Plan:
 
     def jobs(self) -> dict[str, list[dict[str, str]]]:
         """Rule -> the wildcards of each of its jobs in a run from scratch: what `snakemake -n` plans for
-        all_outputs() (tests/workflow/test_cost.py compares the two), for counting a run's cost before it starts."""
+        all_outputs() (tests/workflow/test_cost_jobs.py compares the two), for counting a run's cost before it starts."""
         runs = [{"concept": c, "method": m} for c in self.concepts for m in self.methods]
         concepts = [{"concept": c} for c in self.concepts]
         classes = [{"cls": cls} for cls in self.classes]

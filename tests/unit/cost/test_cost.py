@@ -1,6 +1,6 @@
 """`python -m conceptbench.cost`: the work of every job counted from the presets' own recipes, hours priced from
 the throughput table (a stage without a figure stays unknown), and a bad config refused as the workflow refuses it.
-That the jobs are those Snakemake runs is tests/workflow/test_cost.py's part."""
+That the jobs are those Snakemake runs is tests/workflow/test_cost_jobs.py's part."""
 
 from __future__ import annotations
 
