@@ -254,8 +254,9 @@ def run_training(pipe, setup: TrainingSetup, config: TrainingConfig, instance_im
                  snapshot: Callable[[int], None] | None = None) -> tuple[list[dict], list[dict]]:
     """Train `setup.trainable` in place inside `pipe`; returns the loss log rows (step, loss, lr) and the
     attempts that made them (one per call: when it started, on which host and device, with which mixed precision
-    in effect, its first and last step, and the signal that stopped it), so that metadata.json keeps what the job
-    logs of killed attempts lose.
+    in effect and which dtype the frozen parameters had, its first and last step, and the signal that stopped it),
+    so that metadata.json keeps what the job logs of killed attempts lose. `config`'s memory and loss options:
+    conceptbench/methods/memory.py and loss.py.
 
     The state is saved to `state_dir` every `config.checkpoint_every` steps and when SIGTERM/SIGINT arrives
     (then TrainingInterrupted is raised). A later call with the same `run_id` resumes from that state.
