@@ -93,6 +93,13 @@ def local_gpu_problems(config: dict, devices: Devices | None, scheduler_gpus: in
     return [], []
 
 
+def method_extra_problems(methods: dict[str, dict]) -> list[str]:
+    """Optional packages that method entries' settings need and this environment lacks (adamw8bit: bitsandbytes)."""
+    from conceptbench.methods.extras import extra_problems
+
+    return [f"methods.{name}.{problem}" for name, params in methods.items() for problem in extra_problems(params)]
+
+
 def prompt_problems(config: dict) -> list[str]:
     try:
         prompt_ids(config["prompts"]["image"], context_templates(config["prompts"]["context"]))
