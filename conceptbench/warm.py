@@ -11,7 +11,7 @@ a fresh process would, and sends back the worker's exit status. The job's proces
 signals Snakemake sends it, and exits with the worker's status; if the job's process dies, the server kills the
 worker.
 
-The outputs are the same bytes as a cold start's (tests/workflow/test_warm_start.py). What differs:
+The outputs are the same bytes as a cold start's (tests/workflow/test_workflow.py::test_two_runs_from_scratch_give_identical_results). What differs:
 - Snakemake's benchmark files measure the job's own process, which only waits: a worker logs its CPU time and
   peak memory in the job's log instead (`jobs.start_job`);
 - a job started anywhere else (a SLURM job, even on this host; a conda env's other Python; a process whose
@@ -203,6 +203,13 @@ def start_server(log_file: str | Path) -> Server:
         process = subprocess.Popen([sys.executable, "-m", "conceptbench.warm", path, str(os.getpid())],
                                    env={**os.environ, **dict.fromkeys(THREAD_VARIABLES, "1")},
                                    stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+    # Return once it listens (it binds before its imports, in a fraction of a second): a job started at once would
+    # otherwise find no socket and start cold. A server that dies first just leaves every job cold.
+    import time
+
+    deadline = time.monotonic() + 30
+    while not os.path.exists(path) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
     address = f"{path}@{os.getpid()}"
     os.environ[ADDRESS] = address
     return Server(process, folder, address)

@@ -56,6 +56,9 @@ def method_family_problems(family, entries: dict) -> list[str]:
         reason = family.method_refusal(entry["type"])
         if reason is not None:
             problems.append(f"methods.{name}: {entry['type']} is refused on {family.title} models: {reason}")
+        reason = family.loss_option_refusal(entry)
+        if reason is not None:
+            problems.append(f"methods.{name}: {reason}")
     return problems
 
 
@@ -117,6 +120,13 @@ def local_gpu_problems(config: dict, devices: Devices | None, scheduler_gpus: in
                     f"has {n} GPU(s) ({source}): GPU jobs beyond {n} wait for a free GPU, each holding a core; "
                     f"{match}"]
     return [], []
+
+
+def method_extra_problems(methods: dict[str, dict]) -> list[str]:
+    """Optional packages that method entries' settings need and this environment lacks (adamw8bit: bitsandbytes)."""
+    from conceptbench.methods.extras import extra_problems
+
+    return [f"methods.{name}.{problem}" for name, params in methods.items() for problem in extra_problems(params)]
 
 
 def prompt_problems(config: dict) -> list[str]:

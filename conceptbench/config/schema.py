@@ -60,6 +60,9 @@ def _type_hint(error) -> str:
     return ""
 
 
+_RANGE_AND_CHOICE = ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum", "enum")
+
+
 def schema_errors(config: dict) -> list[str]:
     validator = _strict_validator()(config_schema())
     messages = []
@@ -81,6 +84,9 @@ def schema_errors(config: dict) -> list[str]:
             messages.append(f"{key}: {error.message}; remove it or fix its spelling (see {SCHEMA_PATH.name})")
         elif error.validator == "type":
             messages.append(f"{key}: {error.message}{_type_hint(error)}")
+        elif error.validator in _RANGE_AND_CHOICE and "description" in error.schema:
+            # A setting's description says what it takes (snr_gamma: "a positive number ..., or null").
+            messages.append(f"{key}: {error.message}; {error.schema['description']}")
         else:
             messages.append(f"{key}: {error.message}")
     return messages

@@ -46,6 +46,12 @@ COMMON_DEFAULTS = {
     # Steps at which the training also saves a stock-loadable snapshot, evaluated like the final artifact
     # (the trade-off curves); each must be below `steps`, which is always evaluated.
     "eval_steps": [],
+    # Memory and loss options (conceptbench/methods/memory.py, diffusion/families/noise_prediction.py); these defaults change nothing.
+    "gradient_checkpointing": False,
+    "frozen_dtype": "float32",
+    "optimizer": "adamw",
+    "snr_gamma": None,
+    "noise_offset": 0.0,
 }
 
 
@@ -64,6 +70,18 @@ COMMON_SCHEMA = {
     "eval_steps": {"type": "array", "uniqueItems": True, "items": {"$ref": "#/$defs/positive_int"},
                    "description": "steps at which a snapshot is saved and evaluated, each below steps"},
     "mixed_precision": {"enum": ["no", "fp16", "bf16"]},
+    "gradient_checkpointing": {"type": "boolean"},
+    "frozen_dtype": {"enum": ["float32", "compute"],
+                     "description": "compute: the parameters that do not train are stored in mixed_precision's dtype "
+                                    "(fp16 or bf16) to save memory; float32: they stay float32"},
+    "optimizer": {"enum": ["adamw", "adamw8bit"],
+                  "description": "adamw (torch), or adamw8bit (bitsandbytes' 8-bit AdamW: pip install -e '.[adamw8bit]')"},
+    "snr_gamma": {"type": ["number", "null"], "exclusiveMinimum": 0,
+                  "description": "Min-SNR weighting's gamma must be a positive number (5.0, as Hang et al. 2023 "
+                                 "recommend), or null for no weighting"},
+    "noise_offset": {"type": "number", "minimum": 0, "maximum": 1,
+                     "description": "the offset noise's scale must be from 0 (none) to 1; diffusers' trainers "
+                                    "suggest about 0.1"},
 }
 SHARED_SCHEMA = {
     "placeholder": {"type": "string", "pattern": "^\\S+$",
@@ -137,6 +155,9 @@ def method_params(entry: dict, family=None) -> dict:
         raise ValueError(f"eval_steps {late} are not below steps ({params['steps']}), which is evaluated anyway; "
                          "remove them or raise steps")
     params["eval_steps"] = sorted(params["eval_steps"])
+    if params["frozen_dtype"] == "compute" and params["mixed_precision"] == "no":
+        raise ValueError("frozen_dtype compute stores the frozen modules in mixed_precision's dtype, but "
+                         "mixed_precision is no; set mixed_precision: fp16 or bf16, or frozen_dtype: float32")
     return params
 
 

@@ -42,6 +42,7 @@ def prepare(pipe, concept_name: str, class_noun: str, params: dict):
         instance_prompt=training_prompt(phrase),
         class_prompt=training_prompt(class_noun) if uses_prior(params) else None,
         train_text_encoder=bool(params["train_text_encoder"]),
+        saves_frozen=True,  # the whole pipeline: its VAE (and frozen text encoders) are saved at full precision
     )
 
 

@@ -116,7 +116,7 @@ def training_config(params: dict, family=None) -> TrainingConfig:
 def check_family(family, params: dict, method_name: str, base_model) -> None:
     """Refuse, before any work, a method that does not apply to the base model's family, or params made without the
     family's settings (start-up fills them in where it can read the family: see methods.method_params)."""
-    reason = family.method_refusal(params["type"])
+    reason = family.method_refusal(params["type"]) or family.loss_option_refusal(params)
     if reason is not None:
         raise ValueError(f"method {method_name} ({params['type']}) is refused on {family.title} "
                          f"({base_model}): {reason}")
@@ -187,6 +187,11 @@ def train_concept(*, base_model: str | Path, targets_dir: str | Path, class_imag
     precision = {"mixed_precision": used["mixed_precision"]}
     if used["mixed_precision"] != asked:
         precision["mixed_precision_note"] = f"{asked} requested, not available on {used['device']}: trained in float32"
+    # The dtype the frozen parameters were stored in: float32 unless frozen_dtype compute met mixed precision in effect.
+    precision["frozen_dtype"] = used["frozen_dtype"]
+    if params.get("frozen_dtype") == "compute" and used["frozen_dtype"] == "float32":
+        precision["frozen_dtype_note"] = (f"compute requested, but mixed precision was not in effect on "
+                                          f"{used['device']}: frozen modules stayed float32")
     metadata = {
         "concept": concept_name, "class_noun": class_noun, "method": method_name, "hyperparameters": params,
         "seed": params["seed"], "concept_phrase": method.concept_phrase(concept_name, class_noun, params),

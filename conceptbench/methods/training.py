@@ -10,6 +10,7 @@ resumed gives bit-for-bit the weights of an uninterrupted run (on CPU, at a fixe
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
@@ -23,6 +24,14 @@ from typing import Callable
 
 import torch
 from safetensors.torch import load_file, save_file
+
+from conceptbench.methods.memory import (
+    DTYPES,
+    enable_gradient_checkpointing,
+    frozen_in,
+    make_optimizer,
+    parameter_bytes,
+)
 
 STATE_WEIGHTS = "state.safetensors"
 STATE_INFO = "state.json"
@@ -45,6 +54,9 @@ class TrainingSetup:
     after_step: Callable[[], None] | None = None
     # Trainable name -> learning-rate multiplier (pivotal tuning: the token's own rate beside the LoRA's).
     lr_scales: dict[str, float] = field(default_factory=dict)
+    # The artifact holds frozen modules too (DreamBooth saves the whole pipeline): under `frozen_dtype: compute` their
+    # float32 weights are kept on the host for the saving.
+    saves_frozen: bool = False
     extra: dict = field(default_factory=dict)
 
 
@@ -62,6 +74,13 @@ class TrainingConfig:
     prior_loss_weight: float = 1.0
     mixed_precision: str = "no"
     eval_steps: tuple[int, ...] = ()
+    # Memory options (conceptbench/methods/memory.py) and loss options (the objective's: for SD-1.x and SDXL,
+    # conceptbench/diffusion/families/noise_prediction.py).
+    gradient_checkpointing: bool = False
+    frozen_dtype: str = "float32"  # or "compute": frozen parameters in the mixed_precision dtype
+    optimizer: str = "adamw"  # or "adamw8bit"
+    snr_gamma: float | None = None
+    noise_offset: float = 0.0
     # The family's own settings (flow matching: weighting_scheme, guidance_scale, ...; none for SD).
     family_settings: dict = field(default_factory=dict)
 
@@ -93,22 +112,39 @@ def fingerprint(payload: dict) -> str:
 # Saving and restoring the full state
 
 
-def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
-    tensors = {}
+def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, int | float]]:
+    """The optimizer's per-parameter state as (tensors, plain numbers): `optimizer.<index>.<key>`, one level deeper
+    for a nested dict (bitsandbytes keeps its quantisation state in one); numbers that are not tensors (bitsandbytes'
+    `step`) go to state.json, so that they come back as numbers."""
+    tensors, numbers = {}, {}
     for index, state in optimizer.state_dict()["state"].items():
         for key, value in state.items():
-            tensors[f"optimizer.{index}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
-    return tensors
+            items = value.items() if isinstance(value, dict) else [(None, value)]
+            for sub, leaf in items:
+                name = f"optimizer.{index}.{key}" + (f".{sub}" if sub is not None else "")
+                if isinstance(leaf, torch.Tensor):
+                    tensors[name] = leaf.detach().cpu().contiguous()
+                else:
+                    numbers[name] = leaf
+    return tensors, numbers
 
 
-def _restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], device) -> None:
+def _restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
+                       numbers: dict[str, int | float], device) -> None:
     state_dict = optimizer.state_dict()
     restored: dict[int, dict] = {}
-    for name, tensor in tensors.items():
+    for name, value in [*tensors.items(), *numbers.items()]:
         if name.startswith("optimizer."):
-            _, index, key = name.split(".", 2)
+            _, index, path = name.split(".", 2)
+            key, _, sub = path.partition(".")
             # AdamW keeps `step` on the CPU and the moments beside the parameter.
-            restored.setdefault(int(index), {})[key] = tensor if key == "step" else tensor.to(device)
+            if isinstance(value, torch.Tensor) and key != "step":
+                value = value.to(device)
+            state = restored.setdefault(int(index), {})
+            if sub:
+                state.setdefault(key, {})[sub] = value
+            else:
+                state[key] = value
     state_dict["state"] = restored
     optimizer.load_state_dict(state_dict)
 
@@ -118,12 +154,16 @@ def save_state(state_dir: Path, step: int, run_id: str, setup: TrainingSetup, op
     """Write weights, optimizer moments and RNG state atomically: a kill mid-write leaves the previous state."""
     state_dir.mkdir(parents=True, exist_ok=True)
     tensors = {f"weights.{name}": p.detach().cpu().contiguous() for name, p in setup.trainable.items()}
-    tensors.update(_optimizer_tensors(optimizer))
+    optimizer_tensors, optimizer_numbers = _optimizer_tensors(optimizer)
+    tensors.update(optimizer_tensors)
     tensors["rng.generator"] = generator.get_state()
     tmp_weights = state_dir / (STATE_WEIGHTS + ".tmp")
     save_file(tensors, str(tmp_weights))
     tmp_info = state_dir / (STATE_INFO + ".tmp")
-    tmp_info.write_text(json.dumps({"step": step, "run_id": run_id, "attempts": attempts or []}))
+    info = {"step": step, "run_id": run_id, "attempts": attempts or []}
+    if optimizer_numbers:  # torch's AdamW has none: its state files stay as they were
+        info["optimizer_numbers"] = optimizer_numbers
+    tmp_info.write_text(json.dumps(info))
     os.replace(tmp_weights, state_dir / STATE_WEIGHTS)
     os.replace(tmp_info, state_dir / STATE_INFO)
 
@@ -143,7 +183,7 @@ def load_state(state_dir: Path, run_id: str, setup: TrainingSetup, optimizer, ge
     with torch.no_grad():
         for name, param in setup.trainable.items():
             param.copy_(tensors[f"weights.{name}"].to(param.device, param.dtype))
-    _restore_optimizer(optimizer, tensors, device)
+    _restore_optimizer(optimizer, tensors, info.get("optimizer_numbers", {}), device)
     generator.set_state(tensors["rng.generator"])
     log(f"resuming from saved state at step {info['step']} ({state_dir})")
     return int(info["step"]), list(info.get("attempts", []))
@@ -210,8 +250,9 @@ def run_training(pipe, setup: TrainingSetup, config: TrainingConfig, instance_im
                  snapshot: Callable[[int], None] | None = None) -> tuple[list[dict], list[dict]]:
     """Train `setup.trainable` in place inside `pipe`; returns the loss log rows (step, loss, lr) and the
     attempts that made them (one per call: when it started, on which host and device, with which mixed precision
-    in effect, its first and last step, and the signal that stopped it), so that metadata.json keeps what the job
-    logs of killed attempts lose.
+    in effect and which dtype the frozen parameters had, its first and last step, and the signal that stopped it),
+    so that metadata.json keeps what the job logs of killed attempts lose. `config`'s memory and loss options:
+    conceptbench/methods/memory.py and the family's objective (noise_prediction.py for SD).
 
     The state is saved to `state_dir` every `config.checkpoint_every` steps and when SIGTERM/SIGINT arrives
     (then TrainingInterrupted is raised). A later call with the same `run_id` resumes from that state.
@@ -245,6 +286,8 @@ def run_training(pipe, setup: TrainingSetup, config: TrainingConfig, instance_im
     denoiser.train()
     for encoder in encoders:
         encoder.train(setup.train_text_encoder)
+    if config.gradient_checkpointing:  # the text encoders only where they run with gradients
+        enable_gradient_checkpointing(denoiser, encoders if setup.train_text_encoder else [])
 
     params = list(setup.trainable.values())
     # One parameter group per learning-rate multiplier (a single group unless the method asks for more).
@@ -252,8 +295,8 @@ def run_training(pipe, setup: TrainingSetup, config: TrainingConfig, instance_im
     for name, param in setup.trainable.items():
         groups.setdefault(float(setup.lr_scales.get(name, 1.0)), []).append(param)
     # Prepared by accelerate so that fp16 loss scaling is undone before clipping and skipped on overflow.
-    optimizer = accelerator.prepare(torch.optim.AdamW(
-        [{"params": group, "lr_scale": scale} for scale, group in groups.items()],
+    optimizer = accelerator.prepare(make_optimizer(
+        config.optimizer, [{"params": group, "lr_scale": scale} for scale, group in groups.items()],
         lr=config.effective_lr, weight_decay=config.adam_weight_decay))
     generator = torch.Generator().manual_seed(config.seed)
 
@@ -262,7 +305,7 @@ def run_training(pipe, setup: TrainingSetup, config: TrainingConfig, instance_im
     inst_mean, inst_std = _latent_moments(vae, instance_pixels, device)
     if use_prior:
         class_mean, class_std = _latent_moments(vae, images_to_tensor(class_images), device)
-    objective = family.objective(pipe, config.family_settings, *instance_pixels.shape[-2:], device)
+    objective = family.objective(pipe, config, *instance_pixels.shape[-2:], device)
     text_trains = setup.train_text_encoder
     if not text_trains:
         with torch.no_grad():
@@ -273,12 +316,23 @@ def run_training(pipe, setup: TrainingSetup, config: TrainingConfig, instance_im
     log_path = state_dir / LOSS_LOG
     start, attempts = load_state(state_dir, run_id, setup, optimizer, generator, device, log)
     rows = _read_loss_log(log_path, upto=start)
+    # Frozen parameters in the compute dtype only where mixed precision is in effect (not fp16 on a CPU); after the
+    # latents and fixed prompt embeddings above were computed in float32, as without the option.
+    frozen_dtype = DTYPES.get(precision) if config.frozen_dtype == "compute" else None
+    if config.frozen_dtype == "compute" and frozen_dtype is None:
+        log(f"frozen_dtype compute asked for, but mixed precision is not in effect on {device.type}: frozen modules "
+            "stay float32 (metadata.json says so)")
     attempt = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": platform.node(), "from_step": start,
-               "to_step": start, "stopped_by": None, "device": device.type, "mixed_precision": precision}
+               "to_step": start, "stopped_by": None, "device": device.type, "mixed_precision": precision,
+               "frozen_dtype": str(frozen_dtype or torch.float32).removeprefix("torch.")}
 
     bs = config.batch_size
     with _StopRequest() as stop, tqdm(total=config.steps, initial=start, disable=not progress,
-                                      desc="train", mininterval=5) as bar:
+                                      desc="train", mininterval=5) as bar, \
+            frozen_in(frozen_dtype, (denoiser, vae, *encoders), params, setup.saves_frozen) as frozen:
+        if frozen is not None:
+            log(f"{len(frozen.params)} frozen tensors stored in {attempt['frozen_dtype']}: "
+                f"{parameter_bytes(frozen.params) / 2**20:.0f} MiB")
         for step in range(start, config.steps):
             lr = config.lr_at(step)
             for group in optimizer.param_groups:
@@ -322,7 +376,8 @@ def run_training(pipe, setup: TrainingSetup, config: TrainingConfig, instance_im
             done = step + 1
             attempt["to_step"] = done
             if snapshot is not None and done in config.eval_steps:
-                snapshot(done)
+                with frozen.restored() if frozen is not None else contextlib.nullcontext():
+                    snapshot(done)
             if stop.signal_name or (config.checkpoint_every > 0 and done % config.checkpoint_every == 0
                                     and done < config.steps):
                 attempt["stopped_by"] = stop.signal_name

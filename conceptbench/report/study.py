@@ -1,13 +1,15 @@
-"""The world study's report (docs/world_study.md), printed from the folder a finished run of config/world_study.yaml
-ran in, so that every number in it is that run's:
+"""The world study's report (docs/world_study.md), printed from a finished run of config/world_study.yaml, so that
+every number in it is that run's:
 
-    python -m conceptbench.report.study RUN_DIR > docs/world_study.md
+    python -m conceptbench.report.study RUN_DIR --keep docs/world_study > docs/world_study.md
+    python -m conceptbench.report.study docs/world_study          # the same report, from the kept tables
 
-From RUN_DIR/results/summary/ (the aggregate rule's tables) it prints what was run, each method's mean over
+From the run's results/summary/ (the aggregate rule's tables) it prints what was run, each method's mean over
 concepts with its interval, each method's gain over the untrained base model, the paired comparisons between
 methods with Holm-adjusted p, the trade-off between a snapshot and the final weights, and a verdict on each of the
-three claims of the earlier seed study. From RUN_DIR/logs/ and its Snakemake log: the run's wall time and the CPU
-time its jobs used.
+three claims of the earlier seed study; from its logs, the run's wall time and the CPU time its jobs used.
+`--keep DIR` copies those tables and the cost into DIR (committed: docs/world_study/), from which the report prints
+again without the run (tests/unit/report/test_study.py checks docs/world_study.md against them).
 
 A verdict is read off the paired comparisons (unit: the concept; p adjusted over each metric's pairs):
 "supported" when the claimed method differs from every other method in the claimed direction at adjusted
@@ -18,6 +20,7 @@ otherwise "not resolved", naming the methods it cannot be told from.
 from __future__ import annotations
 
 import re
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,9 +120,13 @@ def run_cost(run_dir: Path) -> str:
             f"(`{logs[-1].relative_to(run_dir)}`, `logs/`).\n")
 
 
-def study_report(run_dir: str | Path, own_seeds: dict[str, int] | None = None) -> str:
-    run_dir = Path(run_dir)
-    summary_dir = run_dir / "results" / "summary"
+KEPT_TABLES = ("metrics.csv", "summary.csv", "comparisons.csv", "metrics.md")
+COST_FILE = "cost.txt"
+
+
+def study_report(summary_dir: str | Path, cost: str, own_seeds: dict[str, int] | None = None) -> str:
+    """The report from a run's summary tables (its results/summary/, or a folder they were kept in) and its cost."""
+    summary_dir = Path(summary_dir)
     table = pd.read_csv(summary_dir / "metrics.csv")
     summary = pd.read_csv(summary_dir / "summary.csv", keep_default_na=False, na_values=[""])
     comparisons = pd.read_csv(summary_dir / "comparisons.csv", keep_default_na=False, na_values=[""])
@@ -141,14 +148,15 @@ def study_report(run_dir: str | Path, own_seeds: dict[str, int] | None = None) -
         f"Which method puts a new individual into `builtin:world` best? {concepts} generated individuals, "
         f"{len(methods)} methods ({', '.join(NAMES.get(m, m) for m in methods)}), {seeds} training seeds each; "
         "the unit of every interval and test is the concept (a concept's value: the mean over its seeds, each seed's "
-        "the mean over its images). Printed by `python -m conceptbench.report.study RUN_DIR` from the run in RUN_DIR "
-        "(`snakemake --cores all --configfile config/world_study.yaml`); re-run both to re-measure.",
+        "the mean over its images). Printed by `python -m conceptbench.report.study docs/world_study` from the tables "
+        "kept from the run (`snakemake --cores all --configfile config/world_study.yaml`; then "
+        "`python -m conceptbench.report.study RUN_DIR --keep docs/world_study`); re-run both to re-measure.",
         "",
         f"{provenance}",
         "",
         "## Cost",
         "",
-        run_cost(run_dir),
+        cost,
         "## Per method, over concepts",
         "",
         "Mean over concepts [95% t interval over concepts]; `base_model` is the untrained model on the same prompts "
@@ -184,12 +192,36 @@ def study_report(run_dir: str | Path, own_seeds: dict[str, int] | None = None) -
     ])
 
 
+def report_of(folder: str | Path, keep: str | Path | None = None) -> str:
+    """The report of a run folder (RUN_DIR/results/summary/ and its logs), or of a folder its tables were kept in;
+    with `keep`, the tables and the cost are copied there first."""
+    folder = Path(folder)
+    if (folder / COST_FILE).is_file():
+        summary_dir, cost = folder, (folder / COST_FILE).read_text()
+    else:
+        summary_dir, cost = folder / "results" / "summary", run_cost(folder)
+        if not (summary_dir / "metrics.csv").is_file():
+            raise FileNotFoundError(f"{folder}: neither a finished run (no results/summary/metrics.csv) nor a folder "
+                                    f"of kept tables (no {COST_FILE})")
+    if keep is not None:
+        keep = Path(keep)
+        keep.mkdir(parents=True, exist_ok=True)
+        for name in KEPT_TABLES:
+            shutil.copyfile(summary_dir / name, keep / name)
+        (keep / COST_FILE).write_text(cost)
+        summary_dir = keep
+    return study_report(summary_dir, cost)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m conceptbench.report.study RUN_DIR", file=sys.stderr)
+    keep = None
+    if len(args) == 3 and args[1] == "--keep":
+        keep = args[2]
+    elif len(args) != 1:
+        print("usage: python -m conceptbench.report.study RUN_DIR [--keep DIR] | KEPT_DIR", file=sys.stderr)
         return 2
-    print(study_report(args[0]), end="")
+    print(report_of(args[0], keep), end="")
     return 0
 
 

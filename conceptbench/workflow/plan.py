@@ -314,3 +314,32 @@ class Plan:
         if self.cfg["base_model"] == BUILTIN_WORLD:
             outputs += ["results/summary/world_quality.md"]
         return outputs
+
+    def jobs(self) -> dict[str, list[dict[str, str]]]:
+        """Rule -> the wildcards of each of its jobs in a run from scratch: what `snakemake -n` plans for
+        all_outputs() (tests/workflow/test_cost_jobs.py compares the two), for counting a run's cost before it starts."""
+        runs = [{"concept": c, "method": m} for c in self.concepts for m in self.methods]
+        concepts = [{"concept": c} for c in self.concepts]
+        classes = [{"cls": cls} for cls in self.classes]
+        prior = sorted({self.class_slug(c) for c in self.concepts for m in self.methods if self.uses_prior(m)})
+        families = [{"family": f} for f in self.scatter_families()]
+        jobs = {
+            "base_model": [{}] if self.base_model_input() else [],
+            "extractor_model": [{"extractor": kind} for kind in self.random_extractors()],
+            "prepare_concept": concepts,
+            "class_images": [{"cls": cls} for cls in prior],
+            "train": runs,
+            "generate": runs,
+            "baselines": classes,
+            "features_targets": concepts,
+            "features_images": runs,
+            "features_baselines": classes,
+            "metrics": [{"concept": c, "method": m} for c in self.concepts for m in [*self.methods, REFERENCE_RUN]],
+            "aggregate": [{}],
+            "scatter": families,
+            "tradeoff": families if self.has_snapshots() else [],
+            "grid": concepts,
+            "world_quality": [{}] if self.cfg["base_model"] == BUILTIN_WORLD else [],
+            "all": [{}],
+        }
+        return {rule: listed for rule, listed in jobs.items() if listed}

@@ -81,6 +81,16 @@ def wait_for(condition, seconds: float = 10) -> bool:
     return condition()
 
 
+def test_the_server_listens_by_the_time_it_is_started(tmp_path):
+    # A job started at once (as the tests below, or a run's first jobs) must not find no socket and start cold.
+    handle = warm.start_server(tmp_path / "server.log")
+    try:
+        assert Path(handle.address.rpartition("@")[0]).exists()
+    finally:
+        handle.stop()
+        handle.process.wait(timeout=30)
+
+
 def test_a_handed_over_script_runs_in_a_worker_as_a_fresh_process_would(server, tmp_path):
     handle, address, _ = server
     job = start_job(tmp_path, address, "print('done', file=sys.stderr)", args=["a", "b c"], TEST_VALUE="x")

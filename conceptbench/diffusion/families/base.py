@@ -11,6 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+# The shared loss options of a method entry (TrainingConfig's fields), each with the value that leaves a loss as it
+# is: a family whose objective does not take one refuses any other value at start-up.
+LOSS_OPTIONS = {"snr_gamma": None, "noise_offset": 0.0}
+
 
 @dataclass
 class Noised:
@@ -59,6 +63,8 @@ class Family:
     # their config schema. Empty for SD: its method entries keep the settings they always had.
     settings: dict = {}
     settings_schema: dict = {}
+    # The names of the LOSS_OPTIONS its objective takes.
+    loss_options: tuple[str, ...] = ()
 
     def pipeline_type(self):
         import diffusers
@@ -82,6 +88,16 @@ class Family:
             return f"{method_type} has not been checked on {self.title}"
         return self.methods[method_type]
 
+    def loss_option_refusal(self, params: dict) -> str | None:
+        """Why a method entry's loss options do not apply to this family (a value set that its objective does not
+        take), or None."""
+        unused = [f"{key}: {params[key]}" for key, neutral in LOSS_OPTIONS.items()
+                  if key not in self.loss_options and params.get(key, neutral) != neutral]
+        if not unused:
+            return None
+        return (f"{', '.join(unused)} is not an option of {self.title}'s objective (it takes "
+                f"{', '.join(self.loss_options) or 'none of snr_gamma, noise_offset'}); remove it")
+
     def method_defaults(self, method_type: str) -> dict:
         """Family-specific defaults of a method entry's settings (beyond `settings`; e.g. LoRA's targets)."""
         return dict(self.settings)
@@ -91,7 +107,7 @@ class Family:
         to what the pipeline computes for them."""
         raise NotImplementedError
 
-    def objective(self, pipe, settings: dict, height: int, width: int, device) -> Objective:
-        """The loss of a training on images of height x width pixels, with this family's `settings`, on
-        `device`."""
+    def objective(self, pipe, config, height: int, width: int, device) -> Objective:
+        """The loss of a training on images of height x width pixels on `device`; `config` is the loop's
+        TrainingConfig (its `family_settings` and the loss options this family takes)."""
         raise NotImplementedError

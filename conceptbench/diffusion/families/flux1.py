@@ -102,8 +102,8 @@ class Flux1(Family):
                                                       max_sequence_length=MAX_SEQUENCE_LENGTH)
         return {"prompt_embeds": prompt_embeds, "pooled": pooled}
 
-    def objective(self, pipe, settings: dict, height: int, width: int, device) -> Objective:
-        return FluxObjective(pipe, settings, height, width, device)
+    def objective(self, pipe, config, height: int, width: int, device) -> Objective:
+        return FluxObjective(pipe, config.family_settings, height, width, device)
 
 
 FAMILY = Flux1()

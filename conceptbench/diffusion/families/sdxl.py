@@ -8,7 +8,8 @@ Every method type applies (Custom Diffusion is tested on SD-1.x only); builtin:t
 from __future__ import annotations
 
 from conceptbench.diffusion.families.base import Objective
-from conceptbench.diffusion.families.sd1 import SD1, NoisePrediction, token_ids
+from conceptbench.diffusion.families.noise_prediction import NoisePrediction
+from conceptbench.diffusion.families.sd1 import SD1, token_ids
 
 
 def size_condition(height: int, width: int, device):
@@ -38,8 +39,9 @@ class SDXL(SD1):
             states.append(out.hidden_states[-2])
         return {"hidden": torch.cat(states, dim=-1), "pooled": out[0]}
 
-    def objective(self, pipe, settings: dict, height: int, width: int, device) -> Objective:
-        return NoisePrediction(pipe, time_ids=size_condition(height, width, device))
+    def objective(self, pipe, config, height: int, width: int, device) -> Objective:
+        return NoisePrediction(pipe, time_ids=size_condition(height, width, device), snr_gamma=config.snr_gamma,
+                               noise_offset=config.noise_offset)
 
 
 FAMILY = SDXL()

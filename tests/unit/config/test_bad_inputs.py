@@ -126,6 +126,24 @@ SETTING_CASES = {
     "training seed listed twice": ({"seeds": [0, 1, 1]}, ["seeds", "non-unique"]),
     "negative training seed": ({"seeds": [-1]}, ["seeds"]),
     "eval step past the last step": ({"methods.lora.eval_steps": [150, 300]}, ["methods.lora", "eval_steps [300]"]),
+    # The memory and loss options (conceptbench/methods/memory.py, diffusion/families/noise_prediction.py).
+    "negative snr_gamma": ({"methods.lora.snr_gamma": -5.0},
+                           ["methods.lora.snr_gamma", "-5.0 is less than or equal to the minimum of 0",
+                            "must be a positive number (5.0", "or null for no weighting"]),
+    "zero snr_gamma": ({"methods.dreambooth.snr_gamma": 0}, ["methods.dreambooth.snr_gamma", "positive number"]),
+    "negative noise_offset": ({"methods.lora.noise_offset": -0.1},
+                              ["methods.lora.noise_offset", "less than the minimum of 0", "from 0 (none) to 1"]),
+    "unknown optimizer": ({"methods.lora.optimizer": "adam8"},
+                          ["methods.lora.optimizer", "'adam8' is not one of ['adamw', 'adamw8bit']",
+                           "pip install -e '.[adamw8bit]'"]),
+    "unknown frozen_dtype": ({"methods.lora.frozen_dtype": "fp16"},
+                             ["methods.lora.frozen_dtype", "'fp16' is not one of ['float32', 'compute']"]),
+    "frozen modules in the compute dtype without mixed precision": (
+        {"methods.lora.frozen_dtype": "compute", "methods.lora.mixed_precision": "no"},
+        ["methods.lora:", "frozen_dtype compute", "mixed_precision is no", "set mixed_precision: fp16 or bf16, or "
+         "frozen_dtype: float32"]),
+    "gradient_checkpointing not a boolean": ({"methods.lora.gradient_checkpointing": "yes please"},
+                                             ["methods.lora.gradient_checkpointing", "not of type 'boolean'"]),
     "resources of a misspelt rule": ({"resources.trian": {"runtime": 60}}, ["resources.trian", "no rule"]),
     "unknown resource": ({"resources.train": {"cpus": 4}}, ["resources.train", "cpus"]),
     "bootstrap_samples, no longer a setting": ({"bootstrap_samples": 1000}, ["bootstrap_samples", "unexpected"]),
@@ -166,6 +184,23 @@ def test_a_bad_setting_names_its_key(tmp_path, case):
     for key, value in changes.items():
         _set(raw, key, value)
     assert_names(message_of(tmp_path, raw), *parts)
+
+
+@pytest.mark.parametrize("installed, missing_part", [
+    (None, "adamw8bit needs bitsandbytes, which is not installed"),
+    ("0.45.5", "adamw8bit needs bitsandbytes 0.50 or newer (its CPU support and state layout), not 0.45.5"),
+])
+def test_adamw8bit_without_a_usable_bitsandbytes_is_refused(tmp_path, monkeypatch, installed, missing_part):
+    # bitsandbytes is an optional extra: whether it is here is this environment's, so the test sets it.
+    from conceptbench.methods import extras
+
+    monkeypatch.setattr(extras, "_installed_version", lambda name: installed)
+    raw = base_config(tmp_path)
+    raw["methods"]["lora"]["optimizer"] = "adamw8bit"
+    assert_names(message_of(tmp_path, raw), "methods.lora.optimizer:", missing_part,
+                 "pip install 'bitsandbytes>=0.50,<1' (or pip install -e '.[adamw8bit]'), or use optimizer: adamw")
+    monkeypatch.setattr(extras, "_installed_version", lambda name: "0.50.2")
+    assert load_config_file(write_config_file(tmp_path, raw), tmp_path)["_methods"]["lora"]["optimizer"] == "adamw8bit"
 
 
 def test_a_hub_id_is_checked_for_form_only(tmp_path):

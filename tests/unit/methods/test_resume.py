@@ -117,14 +117,55 @@ def test_killed_training_resumes_to_identical_weights(tmp_path, straight, tiny_m
     assert [(a["from_step"], a["to_step"]) for a in straight_attempts] == [(0, 10)]
 
 
-def test_state_of_other_settings_is_not_resumed(tmp_path, tiny_model, dog_targets):
+# Every memory and loss option at once (bf16 autocast is real on a CPU, and so frozen modules in bf16): still
+# bitwise after a kill. DreamBooth's frozen VAE and text encoder are kept at float32 on the host for its saving.
+OPTIONS = {"gradient_checkpointing": True, "mixed_precision": "bf16", "frozen_dtype": "compute", "snr_gamma": 5.0,
+           "noise_offset": 0.1}
+
+
+@pytest.mark.parametrize("method_type,extra", [("lora", {}), ("dreambooth", {}), ("lora", {"optimizer": "adamw8bit"})],
+                         ids=["lora", "dreambooth", "lora_adamw8bit"])
+def test_killed_training_with_the_memory_and_loss_options_resumes_to_identical_weights(
+        tmp_path, tiny_model, dog_targets, method_type, extra):
+    if extra.get("optimizer") == "adamw8bit":
+        pytest.importorskip("bitsandbytes")  # an optional extra (pip install -e '.[adamw8bit]')
+    params = method_params({**_params(method_type), **OPTIONS, **extra})
+    specs = {name: {**_spec(tmp_path / name, method_type, tiny_model, dog_targets), "params": params,
+                    "device": "cpu"} for name in ("straight", "resumed")}
+    assert _run(specs["straight"]).returncode == 0
+    killed = _run({**specs["resumed"], "signal": "SIGKILL", "at_step": 6})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    resumed = _run(specs["resumed"])
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming from saved state at step 4" in resumed.stdout + resumed.stderr
+    out = {name: tmp_path / name / method_type / "out" for name in specs}
+    weights = sorted(p.relative_to(out["straight"]) for p in out["straight"].rglob("*.safetensors"))
+    assert Path(ARTIFACT[method_type]) in weights
+    for name in weights:
+        a, b = (load_file(str(folder / name)) for folder in out.values())
+        assert a.keys() == b.keys() and all(a[key].equal(b[key]) for key in a), f"{name} differs after resume"
+    assert (out["straight"] / "loss.csv").read_text() == (out["resumed"] / "loss.csv").read_text()
+    meta = json.loads((out["resumed"] / "metadata.json").read_text())
+    assert meta["frozen_dtype"] == "bfloat16" and meta["mixed_precision"] == "bf16"
+    assert {key: meta["hyperparameters"][key] for key in OPTIONS} == OPTIONS
+    assert [a["frozen_dtype"] for a in meta["attempts"]] == ["bfloat16", "bfloat16"]
+
+
+# The memory and loss options are part of the run's fingerprint: gradient checkpointing too, though it changes no
+# weight (a state is resumed only by the run that wrote it). Each option's part in it: the next test but one.
+MEMORY_AND_LOSS_OPTIONS = {"gradient_checkpointing": True, "frozen_dtype": "compute", "optimizer": "adamw8bit",
+                           "snr_gamma": 5.0, "noise_offset": 0.1}
+
+
+@pytest.mark.parametrize("setting, value", [("rank", 8), ("gradient_checkpointing", True)])
+def test_state_of_other_settings_is_not_resumed(tmp_path, tiny_model, dog_targets, setting, value):
     base = {"type": "lora", "steps": 6, "checkpoint_every": 2, "learning_rate": 1e-2}
     spec = {"base_model": str(tiny_model), "targets_dir": str(dog_targets), "class_images_dir": None,
             "concept_name": "blue_dog", "class_noun": "dog", "method_name": "lora",
             "out_dir": str(tmp_path / "out"), "state_dir": str(tmp_path / "state")}
     killed = _run({**spec, "params": method_params(base), "signal": "SIGKILL", "at_step": 3})
     assert killed.returncode == -signal.SIGKILL
-    changed = _run({**spec, "params": method_params({**base, "rank": 8})})
+    changed = _run({**spec, "params": method_params({**base, setting: value})})
     assert changed.returncode == 0, changed.stderr
     assert "ignoring saved state" in changed.stdout + changed.stderr
     assert "resuming" not in changed.stdout + changed.stderr
@@ -193,3 +234,29 @@ def test_a_finished_training_is_reused_only_for_the_same_class_images_and_base_m
     tensors[name] = tensors[name] + 1e-3  # the same base model name, other weights
     save_file(tensors, weights)
     assert "finished in an earlier attempt" not in retry()
+
+
+@pytest.mark.parametrize("setting", MEMORY_AND_LOSS_OPTIONS)
+def test_each_memory_and_loss_option_makes_another_run(tmp_path, tiny_model, dog_targets, setting):
+    """A finished training is restored only for its own fingerprint (the same one that guards a saved state): with
+    any option changed, the retry trains."""
+    from conceptbench.methods.job import train_concept
+
+    if setting == "optimizer":
+        pytest.importorskip("bitsandbytes")
+    base = method_params({"type": "lora", "steps": 2, "checkpoint_every": 0, "learning_rate": 1e-2,
+                          "mixed_precision": "bf16"})
+    out = tmp_path / "out"
+
+    def retry(params: dict) -> str:
+        shutil.rmtree(out, ignore_errors=True)  # Snakemake's clean-up of a job it re-runs
+        lines: list[str] = []
+        train_concept(base_model=tiny_model, targets_dir=dog_targets, class_images_dir=None, concept_name="blue_dog",
+                      class_noun="dog", method_name="lora", params=params, out_dir=out, state_dir=tmp_path / "state",
+                      log=lines.append, device="cpu")
+        return "\n".join(lines)
+
+    retry(base)
+    assert "finished in an earlier attempt" in retry(base)
+    changed = retry(method_params({**base, setting: MEMORY_AND_LOSS_OPTIONS[setting]}))
+    assert "finished in an earlier attempt" not in changed and "training lora" in changed

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conceptbench.report.study import oriented, study_report, verdict
+from conceptbench.report.study import main, oriented, report_of, verdict
 from conceptbench.report.summary import summarise, write_summary
 from conceptbench.runs import BASE_MODEL_METHOD, REFERENCE_METHOD
 
@@ -65,8 +65,9 @@ def synthetic_run(tmp_path, concepts=8):
     return tmp_path
 
 
-def test_the_report_of_a_run_prints_its_numbers_and_verdicts(tmp_path):
-    report = study_report(synthetic_run(tmp_path))
+def test_the_report_of_a_run_prints_its_numbers_and_verdicts(tmp_path, capsys):
+    run = synthetic_run(tmp_path / "run")
+    report = report_of(run)
     assert "8 generated individuals, 3 methods" in report and "2 training seeds each" in report
     assert "- **DreamBooth is best on image similarity: supported.**" in report
     assert "- **LoRA is best on prompt similarity: contradicted.**" in report  # Textual Inversion is ahead of it
@@ -74,3 +75,9 @@ def test_the_report_of_a_run_prints_its_numbers_and_verdicts(tmp_path):
     assert "Numbers from a synthetic run." in report
     assert "| lora@step10 | 0.5" in report and "| lora | 0.5" in report
     assert "did not finish in one go" in report  # no Snakemake log in this folder: no wall time claimed
+    # Kept, the tables print the same report without the run; a folder that is neither is refused.
+    assert main([str(run), "--keep", str(tmp_path / "kept")]) == 0 and capsys.readouterr().out == report
+    assert report_of(tmp_path / "kept") == report
+    with pytest.raises(FileNotFoundError, match="neither a finished run"):
+        report_of(tmp_path)
+
