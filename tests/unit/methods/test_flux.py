@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -35,6 +36,11 @@ def _generate(pipe, prompt, seed=0):
 def _params(**overrides):
     return method_params({"type": "lora", "steps": 6, "learning_rate": 1e-2, "checkpoint_every": 3, **overrides},
                          flux1.FAMILY)
+
+
+def _loop_config(settings):
+    """What Family.objective reads of the loop's TrainingConfig: the family's settings (no loss options)."""
+    return SimpleNamespace(family_settings=dict(settings), snr_gamma=None, noise_offset=0.0)
 
 
 def _train(tmp_path, model, targets, **overrides):
@@ -85,7 +91,7 @@ def test_training_gives_the_transformer_what_the_pipeline_gives_it(tiny_flux_mod
     torch.testing.assert_close(conditioning["pooled"], expected_pooled, rtol=0, atol=0)
     assert expected_embeds.shape == (1, 512, 32)  # T5 padded to FluxPipeline's max_sequence_length
 
-    objective = family.objective(pipe, {**family.settings, "guidance_scale": 3.5}, 32, 32, "cpu")
+    objective = family.objective(pipe, _loop_config({**family.settings, "guidance_scale": 3.5}), 32, 32, "cpu")
     unpacked = FluxPipeline._unpack_latents(seen["hidden_states"], 32, 32, pipe.vae_scale_factor)
     assert unpacked.shape == (1, 4, 16, 16)
     noised = Noised(unpacked, seen["timestep"] * 1000, target=None)
@@ -102,7 +108,7 @@ def test_latents_are_normalised_with_the_vae_factors_the_pipeline_undoes(tiny_fl
     pipe = load_pipeline(tiny_flux_model)
     config = pipe.vae.config
     assert (config.scaling_factor, config.shift_factor) == (0.3611, 0.1159)  # FLUX.1-dev's, not the identity
-    objective = flux1.FAMILY.objective(pipe, flux1.FAMILY.settings, 32, 32, "cpu")
+    objective = flux1.FAMILY.objective(pipe, _loop_config(flux1.FAMILY.settings), 32, 32, "cpu")
     z = torch.randn(2, 4, 16, 16, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(objective.model_input(z), (z - 0.1159) * 0.3611, rtol=0, atol=0)
     # FluxPipeline decodes latents / scaling_factor + shift_factor: the inverse.
@@ -123,7 +129,7 @@ def test_flow_matching_draws_and_targets_as_diffusers_trainer(tiny_flux_model, s
                                                                  use_dynamic_shifting=dynamic)
     _generate(pipe, "a dog")  # leaves the inference timesteps in pipe.scheduler: training must not use them
     settings = {**flux1.FAMILY.settings, "weighting_scheme": scheme, "logit_mean": 0.2, "mode_scale": 1.1}
-    objective = flux1.FAMILY.objective(pipe, settings, 32, 32, "cpu")
+    objective = flux1.FAMILY.objective(pipe, _loop_config(settings), 32, 32, "cpu")
     x0 = torch.randn(8, 4, 16, 16)
     noised = objective.noise(x0, torch.Generator().manual_seed(3), "cpu")
 
@@ -270,3 +276,20 @@ def test_flow_matching_settings_are_refused_on_sd(tiny_model):
                                          r"FLUX.1, not of SD-1.x"):
         method_params({"type": "lora", "weighting_scheme": "cosmap"}, sd1.FAMILY)
     assert method_params({"type": "lora"}, sd1.FAMILY) == method_params({"type": "lora"})  # SD's params unchanged
+
+
+@pytest.mark.parametrize("option", [{"snr_gamma": 5.0}, {"noise_offset": 0.1}])
+def test_a_loss_option_of_sds_objective_is_refused_on_flux(tmp_path, tiny_flux_model, dog_targets, option):
+    """Min-SNR and offset noise are defined on SD's DDPM schedule; flow matching has its own weighting schemes."""
+    from conceptbench.config.checks import method_family_problems
+
+    (key, value), = option.items()
+    params = method_params({"type": "lora", "steps": 2, **option}, flux1.FAMILY)
+    problems = method_family_problems(flux1.FAMILY, {"lora": {"type": "lora", **option}})
+    assert problems == [f"methods.lora: {key}: {value} is not an option of FLUX.1's objective (it takes none of "
+                        "snr_gamma, noise_offset); remove it"]
+    with pytest.raises(ValueError, match=f"{key}: {value} is not an option of FLUX.1's objective"):
+        train_concept(base_model=tiny_flux_model, targets_dir=dog_targets, class_images_dir=None,
+                      concept_name="blue_dog", class_noun="dog", method_name="lora", params=params,
+                      out_dir=tmp_path / "out", state_dir=tmp_path / "state", log=lambda *_: None)
+    assert not (tmp_path / "out").exists()
