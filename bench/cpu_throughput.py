@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import argparse
 import csv
-import re
 from pathlib import Path
 
 import numpy as np
 
 from conceptbench.config.reading import read_config_file
 from conceptbench.cost.work import job_work
+from conceptbench.report.study import logged_cpu_seconds
 from conceptbench.workflow.plan import Plan
 
 WILDCARD_ORDER = ("concept", "method", "cls", "extractor", "family")  # as the rules' benchmark paths nest them
@@ -36,24 +36,19 @@ def job_file(run_dir: Path, folder: str, rule: str, wildcards: dict[str, str], s
     return Path(base, *parts[:-1], f"{parts[-1]}{suffix}") if parts else base.with_suffix(suffix)
 
 
-def benchmark_file(run_dir: Path, rule: str, wildcards: dict[str, str]) -> Path:
-    return job_file(run_dir, "benchmarks", rule, wildcards, ".tsv")
-
-
-USED = re.compile(r"used ([0-9.]+) s of CPU")
-WARM = "(a warm start"
+WARM = "(a warm start"  # in a job log's first line (conceptbench.jobs.start_job)
 
 
 def cpu_seconds(run_dir: Path, rule: str, wildcards: dict[str, str]) -> tuple[float, bool] | None:
     """(the job's CPU seconds, whether it started warm), or None for a job without a benchmark file (rule all)."""
-    benchmark = benchmark_file(run_dir, rule, wildcards)
+    benchmark = job_file(run_dir, "benchmarks", rule, wildcards, ".tsv")
     if not benchmark.is_file():
         return None
     log = job_file(run_dir, "logs", rule, wildcards, ".log")
     text = log.read_text() if log.is_file() else ""
-    used = USED.findall(text)
+    used = logged_cpu_seconds(text)
     if used:
-        return float(used[-1]), WARM in text
+        return used[-1], WARM in text
     with open(benchmark, newline="") as handle:
         return float(next(csv.DictReader(handle, delimiter="\t"))["cpu_time"]), False
 
