@@ -13,9 +13,8 @@ import sys
 
 import torch
 
-from conceptbench.methods import get_method
+from conceptbench.methods import get_method, training
 from conceptbench.methods import job as train_module
-from conceptbench.methods import training
 
 spec = json.loads(sys.argv[1])
 torch.set_num_threads(1)  # as in the test process (conftest.py)
