@@ -103,11 +103,22 @@ onstart:
             WARM_START.append(warm.start_server("logs/warm_start.log"))
 
 
-onsuccess:
+def end_of_run():
     for server in WARM_START:
         server.stop()
+    # The profile's max-jobs-per-timespan (10000/60s) makes each scheduling pass arm a 60-s threading.Timer that
+    # would only wake the scheduler; they are not daemons, so Snakemake's process waited for the last one, up to a
+    # minute after the run had ended. The run is over: cancel them.
+    import threading
+
+    for thread in threading.enumerate():
+        if isinstance(thread, threading.Timer):
+            thread.cancel()
+
+
+onsuccess:
+    end_of_run()
 
 
 onerror:
-    for server in WARM_START:
-        server.stop()
+    end_of_run()

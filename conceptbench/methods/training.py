@@ -378,13 +378,16 @@ def run_training(pipe, setup: TrainingSetup, config: TrainingConfig, instance_im
             if snapshot is not None and done in config.eval_steps:
                 with frozen.restored() if frozen is not None else contextlib.nullcontext():
                     snapshot(done)
-            if stop.signal_name or (config.checkpoint_every > 0 and done % config.checkpoint_every == 0
-                                    and done < config.steps):
-                attempt["stopped_by"] = stop.signal_name
+            # The flag read once: a signal that lands during a periodic save is acted on after the next step, with a
+            # state that records it (read twice, the save said "not stopped" and the job stopped anyway).
+            stopping = stop.signal_name
+            if stopping or (config.checkpoint_every > 0 and done % config.checkpoint_every == 0
+                            and done < config.steps):
+                attempt["stopped_by"] = stopping
                 save_state(state_dir, done, run_id, setup, optimizer, generator, [*attempts, attempt])
                 _write_loss_log(log_path, rows)
-                if stop.signal_name:
-                    raise TrainingInterrupted(f"{stop.signal_name} received: state saved at step {done} in "
+                if stopping:
+                    raise TrainingInterrupted(f"{stopping} received: state saved at step {done} in "
                                               f"{state_dir}; run the job again to resume from there")
     return rows, [*attempts, attempt]
 

@@ -105,14 +105,22 @@ def claim_section(comparisons: pd.DataFrame, claim: Claim) -> str:
     return f"- **{claim.text}: {overall(verdicts)}.**\n" + "\n".join(lines) + "\n"
 
 
+# The line every job's log ends with (conceptbench.jobs.start_job): the CPU time of the process that ran its script.
+USED_CPU = re.compile(r"used ([0-9.]+) s of CPU")
+
+
+def logged_cpu_seconds(text: str) -> list[float]:
+    """The CPU seconds a job log's attempts say they used, in order (a retried job appends to its log)."""
+    return [float(m) for m in USED_CPU.findall(text)]
+
+
 def run_cost(run_dir: Path) -> str:
     """The run's wall time (its last Snakemake log) and the CPU time its jobs logged (conceptbench.jobs)."""
     logs = sorted((run_dir / ".snakemake" / "log").glob("*.snakemake.log"))
     text = logs[-1].read_text() if logs else ""
     elapsed = re.findall(r"Elapsed time: (\S+)", text)
     steps = re.findall(r"(\d+) of (\d+) steps \(100%\) done", text)
-    cpu = sum(float(m) for log in (run_dir / "logs").rglob("*.log")
-              for m in re.findall(r"used ([0-9.]+) s of CPU", log.read_text()))
+    cpu = sum(sum(logged_cpu_seconds(log.read_text())) for log in (run_dir / "logs").rglob("*.log"))
     if not elapsed:
         return "The run's wall time is not in its Snakemake log (it did not finish in one go).\n"
     jobs = f"{steps[-1][1]} jobs" if steps else "its jobs"

@@ -117,6 +117,23 @@ def test_killed_training_resumes_to_identical_weights(tmp_path, straight, tiny_m
     assert [(a["from_step"], a["to_step"]) for a in straight_attempts] == [(0, 10)]
 
 
+def test_a_sigterm_during_a_periodic_save_stops_the_training_after_the_next_step(tmp_path, straight, tiny_model,
+                                                                                   dog_targets):
+    # SIGTERM while the state of step 4 is being written: that save records no stop, the job trains step 5, saves
+    # it as stopped by SIGTERM and exits; a re-run resumes to the uninterrupted run's weights.
+    spec = _spec(tmp_path, "lora", tiny_model, dog_targets)
+    killed = _run({**spec, "signal": "SIGTERM", "at_step": 4, "during_save": True})
+    assert killed.returncode == 1, killed.stderr
+    assert "SIGTERM received: state saved at step 5" in killed.stderr
+    saved = json.loads((tmp_path / "lora" / "state" / "state.json").read_text())
+    assert saved["step"] == 5 and [a["stopped_by"] for a in saved["attempts"]] == ["SIGTERM"], saved
+
+    resumed = _run(spec)
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = (load_file(str(d / "lora" / "out" / ARTIFACT["lora"])) for d in (straight, tmp_path))
+    assert a.keys() == b.keys() and all(a[key].equal(b[key]) for key in a)
+
+
 # Every memory and loss option at once (bf16 autocast is real on a CPU, and so frozen modules in bf16): still
 # bitwise after a kill. DreamBooth's frozen VAE and text encoder are kept at float32 on the host for its saving.
 OPTIONS = {"gradient_checkpointing": True, "mixed_precision": "bf16", "frozen_dtype": "compute", "snr_gamma": 5.0,

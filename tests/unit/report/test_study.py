@@ -3,6 +3,8 @@ paired comparisons as the module says, and the report of a run prints its tables
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -81,3 +83,10 @@ def test_the_report_of_a_run_prints_its_numbers_and_verdicts(tmp_path, capsys):
     with pytest.raises(FileNotFoundError, match="neither a finished run"):
         report_of(tmp_path)
 
+
+
+def test_the_committed_report_is_what_its_kept_tables_print():
+    """docs/world_study.md is the report of the tables kept from its run (docs/world_study/): regenerated, not
+    edited by hand, and re-measured with them."""
+    docs = Path(__file__).resolve().parents[3] / "docs"
+    assert (docs / "world_study.md").read_text() == report_of(docs / "world_study")
