@@ -21,7 +21,8 @@ _log = logging.getLogger(__name__)
 # refuses any other name a rule file asks for; tests/unit/config/test_schema.py checks that every key is asked for.
 RESOURCE_KEYS = ("aggregate", "base_model", "baselines", "class_images", "extractor_model", "features", "generate",
                  "grid", "metrics", "prepare_concept", "scatter", "tradeoff", "train", "world_quality")
-# The VAE of every SD family downsamples 8x, so the images' side must be a multiple of 8.
+# The VAE of every family downsamples 8x, so the images' side must be a multiple of 8 (or of the family's
+# size_multiple, where it patches the latents too).
 LATENT_FACTOR = 8
 # FID and KID estimate a covariance or an unbiased MMD from each image set: at least 2 images per set.
 MIN_IMAGES_PER_SET = 2
@@ -62,12 +63,27 @@ def method_family_problems(family, entries: dict) -> list[str]:
     return problems
 
 
-def size_problems(config: dict) -> list[str]:
+def sampler_problems(config: dict, family) -> list[str]:
+    """A generation.scheduler that does not fit the base model's family; where it is left out, the family's default
+    fills it in here (unless the family is not known yet: then the jobs take it from the loaded pipeline)."""
+    generation = config["generation"]
+    if family is None:
+        return []
+    if generation["scheduler"] is None:
+        generation["scheduler"] = family.default_sampler
+        return []
+    reason = family.sampler_refusal(generation["scheduler"])
+    return [] if reason is None else [f"generation.scheduler: {reason}"]
+
+
+def size_problems(config: dict, family=None) -> list[str]:
     problems = []
-    if config["resolution"] % LATENT_FACTOR:
-        lower = max(LATENT_FACTOR, config["resolution"] // LATENT_FACTOR * LATENT_FACTOR)
-        problems.append(f"resolution: {config['resolution']} is not a multiple of {LATENT_FACTOR} (the VAE works on "
-                        f"{LATENT_FACTOR}x smaller latents); use e.g. {lower} or {lower + LATENT_FACTOR}")
+    multiple, why = ((family.size_multiple, family.size_reason) if family is not None
+                     else (LATENT_FACTOR, "the VAE works on 8x smaller latents"))
+    if config["resolution"] % multiple:
+        lower = max(multiple, config["resolution"] // multiple * multiple)
+        problems.append(f"resolution: {config['resolution']} is not a multiple of {multiple} ({why}); use e.g. "
+                        f"{lower} or {lower + multiple}")
     set_metrics = [m for m in config["metrics"] if not is_per_image(m)]
     num_images = config["generation"]["num_images"]
     fewest = min(num_images.values()) if isinstance(num_images, dict) else num_images

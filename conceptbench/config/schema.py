@@ -2,7 +2,7 @@
 adding a method type or a metric touches its own module only:
 - a method entry's `type` and settings: conceptbench.methods.settings_schema();
 - the metric names: conceptbench.scoring.registry.METRIC_NAMES;
-- the schedulers: conceptbench.diffusion.generation.SCHEDULERS.
+- the schedulers: conceptbench.diffusion.schedulers.SCHEDULERS (null: the base model's family's default).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def config_schema() -> dict:
     properties = schema["properties"]
     properties["methods"]["additionalProperties"]["properties"] = settings_schema()
     properties["metrics"]["items"] = {"enum": list(METRIC_NAMES)}
-    properties["generation"]["properties"]["scheduler"] = {"enum": list(SCHEDULERS)}
+    properties["generation"]["properties"]["scheduler"] = {"enum": [*SCHEDULERS, None]}
     return schema
 
 

@@ -58,7 +58,9 @@ def validate_config(raw: dict, base_dir: str | Path = ".", warn=None) -> dict:
         except ValueError as exc:
             problems.append(f"methods.{name}: {exc}")
     problems += checks.method_extra_problems(methods)
-    problems += checks.size_problems(config) + checks.prompt_problems(config) + checks.resource_problems(config)
+    problems += checks.sampler_problems(config, family)
+    problems += checks.size_problems(config, family) + checks.prompt_problems(config)
+    problems += checks.resource_problems(config)
     problems += checks.model_problems(config, base_dir)
     concepts, concept_errors = resolve_concepts(config, base_dir)
     problems += concept_errors

@@ -9,12 +9,11 @@ nobody has is None, and the cost says "unknown" rather than guess. No GPU figure
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conceptbench.diffusion.pipelines import FAMILIES
-from conceptbench.diffusion.sources import BUILTIN_TINY, BUILTIN_WORLD
+from conceptbench.diffusion.families import source_family
+from conceptbench.diffusion.sources import BUILTIN_MODELS, BUILTIN_WORLD
 
 STAGES = ("train", "generate", "features", "other")  # "other": scores, tables, plots, priced per job
 
@@ -71,21 +70,21 @@ SDXL = Family("SDXL", 1024, "GPU", {
     "generate": Figure(0.245, None, "NVIDIA A100 80GB", "published", _FAST_DOC),
 })
 
-# Hub ids of the presets' base models; a local folder is known by its model_index.json.
-HUB_FAMILIES = {"stable-diffusion-v1-5/stable-diffusion-v1-5": SD1, "runwayml/stable-diffusion-v1-5": SD1,
-                "CompVis/stable-diffusion-v1-4": SD1, "stabilityai/stable-diffusion-xl-base-1.0": SDXL}
-BUILTIN_FAMILIES = {BUILTIN_WORLD: WORLD}
-_BY_PIPELINE = {"sd": SD1, "sdxl": SDXL}
+# No FLUX.1 figure yet, measured or published: its costs print as unknown.
+FLUX1 = Family("FLUX.1", 512, "GPU", {})
+_BY_FAMILY = {"sd": SD1, "sdxl": SDXL, "flux1": FLUX1}  # conceptbench.diffusion.families' keys
 
 
 def family_of(base_model: str, base_dir: Path) -> Family | None:
     """The family whose figures price a base model, or None where the table has none. Reads nothing from the hub:
-    a local folder by its model_index.json, a hub id by name."""
-    if base_model in BUILTIN_FAMILIES:
-        return BUILTIN_FAMILIES[base_model]
-    if base_model in HUB_FAMILIES:
-        return HUB_FAMILIES[base_model]
-    index = Path(base_dir) / Path(base_model).expanduser() / "model_index.json"
-    if base_model != BUILTIN_TINY and index.is_file():
-        return _BY_PIPELINE.get(FAMILIES.get(json.loads(index.read_text()).get("_class_name")))
-    return None
+    the model family as start-up knows it (a local folder's model_index.json, a preset's hub id); the world has
+    its own figures and the tiny random builtins none."""
+    if base_model == BUILTIN_WORLD:
+        return WORLD
+    if base_model in BUILTIN_MODELS["base_model"]:
+        return None
+    try:
+        family = source_family(base_model, Path(base_dir))
+    except ValueError:  # a pipeline of no family: start-up refuses it
+        return None
+    return None if family is None else _BY_FAMILY.get(family.key)

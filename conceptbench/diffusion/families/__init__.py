@@ -20,6 +20,11 @@ from conceptbench.diffusion.sources import pipeline_folder, resolve
 FAMILIES: dict[str, Family] = {family.pipeline_class: family for family in (sd1.FAMILY, sdxl.FAMILY, flux1.FAMILY)}
 BUILTIN_FAMILIES = {sources.BUILTIN_WORLD: sd1.FAMILY, sources.BUILTIN_TINY: sd1.FAMILY,
                     sources.BUILTIN_TINY_XL: sdxl.FAMILY, sources.BUILTIN_TINY_FLUX: flux1.FAMILY}
+# The presets' hub models, whose family start-up knows before they are downloaded (a method entry's defaults and
+# the sampler depend on it, so a run's plan must not change when the model arrives in the cache).
+HUB_FAMILIES = {"stable-diffusion-v1-5/stable-diffusion-v1-5": sd1.FAMILY, "runwayml/stable-diffusion-v1-5": sd1.FAMILY,
+                "CompVis/stable-diffusion-v1-4": sd1.FAMILY, "stabilityai/stable-diffusion-xl-base-1.0": sdxl.FAMILY,
+                "black-forest-labs/FLUX.1-dev": flux1.FAMILY}
 # Every family's own method settings (flow matching's weighting_scheme, ...) and their config schema.
 FAMILY_SETTINGS_SCHEMA = {key: fragment for family in FAMILIES.values()
                           for key, fragment in family.settings_schema.items()}
@@ -51,15 +56,15 @@ def model_family(model: str | Path) -> Family:
 
 def source_family(source: str, base_dir: Path) -> Family | None:
     """The family of a config's base_model as far as this machine's files tell, downloading nothing: a builtin's,
-    a local folder's, a hub model's copy in the Hugging Face cache; None where it cannot be known yet (a hub model
-    not downloaded, a folder without model_index.json: other checks report those). Raises ValueError for a pipeline
-    of no family."""
+    a local folder's, a hub model's copy in the Hugging Face cache or, not downloaded yet, a preset's (HUB_FAMILIES);
+    None where it cannot be known yet (another hub model not downloaded, a folder without model_index.json: other
+    checks report those). Raises ValueError for a pipeline of no family."""
     if source in BUILTIN_FAMILIES:
         return BUILTIN_FAMILIES[source]
     folder = pipeline_folder(source, base_dir)
     index = folder / "model_index.json" if folder is not None else None
     if index is None or not index.is_file():
-        return None
+        return HUB_FAMILIES.get(source)
     try:
         name = json.loads(index.read_text()).get("_class_name")
     except (OSError, ValueError):

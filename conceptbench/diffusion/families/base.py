@@ -65,6 +65,13 @@ class Family:
     settings_schema: dict = {}
     # The names of the LOSS_OPTIONS its objective takes.
     loss_options: tuple[str, ...] = ()
+    # The samplers (diffusion/schedulers.py) that fit its objective, and the one a run uses where
+    # generation.scheduler is left out.
+    samplers: tuple[str, ...] = ()
+    default_sampler: str = ""
+    # The images' side must be a multiple of this: the VAE's downsampling (8x) times any patching of the latents.
+    size_multiple: int = 8
+    size_reason: str = "the VAE works on 8x smaller latents"
 
     def pipeline_type(self):
         import diffusers
@@ -97,6 +104,13 @@ class Family:
             return None
         return (f"{', '.join(unused)} is not an option of {self.title}'s objective (it takes "
                 f"{', '.join(self.loss_options) or 'none of snr_gamma, noise_offset'}); remove it")
+
+    def sampler_refusal(self, name: str) -> str | None:
+        """Why the sampler `name` does not fit this family, or None where it does."""
+        if name in self.samplers:
+            return None
+        return (f"{name} does not sample {self.title} models; use one of {', '.join(self.samplers)}, or leave "
+                f"generation.scheduler out for {self.default_sampler}")
 
     def method_defaults(self, method_type: str) -> dict:
         """Family-specific defaults of a method entry's settings (beyond `settings`; e.g. LoRA's targets)."""

@@ -9,8 +9,11 @@ latents, conditioned on T5's hidden states and CLIP's pooled embedding, with FLU
 - LoRA: diffusers' trainer's default targets (LORA_TARGETS); loads with `FluxPipeline.load_lora_weights`, which
   adapts the transformer and the CLIP text encoder (not T5).
 
-builtin:tiny-flux is of this family. The workflow does not run it yet (generation, class images and baselines
-through FluxPipeline come next), and the methods other than LoRA and DreamBooth-LoRA are refused.
+- Sampling: FluxPipeline with the model's own FlowMatchEulerDiscreteScheduler (the only sampler offered), at
+  `generation.guidance_scale` as FLUX.1-dev's guidance embedding; images' sides a multiple of 16 (8x VAE, 2x2
+  packing).
+
+builtin:tiny-flux is of this family. The methods other than LoRA and DreamBooth-LoRA are refused.
 """
 
 from __future__ import annotations
@@ -80,8 +83,8 @@ class Flux1(Family):
         "custom_diffusion": "it trains the keys and values of a UNet's cross-attention, which a joint-attention "
                             "transformer does not have (text and image tokens share one attention)",
     }
-    workflow_refusal = (f"generation, class images and baselines through FluxPipeline are {_LATER}; FLUX.1 LoRAs "
-                        "train in the library (conceptbench.methods.job.train_concept)")
+    samplers, default_sampler = ("flow_match_euler",), "flow_match_euler"
+    size_multiple, size_reason = 16, "the VAE's 8x smaller latents are packed 2x2 into tokens"
     settings = {**SETTINGS, "guidance_scale": 3.5}
     settings_schema = {**SETTINGS_SCHEMA, "guidance_scale": {
         "type": "number", "minimum": 0,

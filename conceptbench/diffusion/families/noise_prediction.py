@@ -17,6 +17,9 @@ generator's stream are those of a run without them, bit for bit.
 
 from __future__ import annotations
 
+# The samplers of a model trained to predict the noise (or v) on a DDPM schedule; DDIM is the benchmark's default.
+SAMPLERS = ("ddim", "pndm", "dpmsolver", "euler", "euler_ancestral")
+
 import torch
 import torch.nn.functional as F
 

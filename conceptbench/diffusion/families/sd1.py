@@ -8,7 +8,7 @@ Every method type applies; the world model (builtin:world) and builtin:tiny are 
 from __future__ import annotations
 
 from conceptbench.diffusion.families.base import Family, Objective
-from conceptbench.diffusion.families.noise_prediction import NoisePrediction
+from conceptbench.diffusion.families.noise_prediction import SAMPLERS, NoisePrediction
 
 # Pipeline components that SD-1.x checkpoints may carry but this benchmark never uses.
 NO_EXTRAS = dict(safety_checker=None, feature_extractor=None, image_encoder=None, requires_safety_checker=False)
@@ -27,6 +27,7 @@ class SD1(Family):
     methods = {"textual_inversion": None, "dreambooth": None, "lora": None, "pivotal_tuning": None,
                "custom_diffusion": None}
     loss_options = ("snr_gamma", "noise_offset")
+    samplers, default_sampler = SAMPLERS, "ddim"
 
     def text_encoders(self, pipe) -> list[tuple]:
         return [("text_encoder", pipe.tokenizer, pipe.text_encoder)]

@@ -362,9 +362,10 @@ def test_prompt_lengths_of_a_hub_model_not_downloaded_yet_are_left_to_its_jobs(t
                  "Hugging Face cache")
 
 
-def test_a_flux_model_is_refused_by_the_workflow_with_each_method_that_does_not_apply(tmp_path, monkeypatch):
-    """FLUX.1 trains LoRA in the library, but the workflow cannot generate with it yet: start-up says so, and names
-    every method entry that does not apply with the reason, for builtin:tiny-flux and a FLUX.1 hub model alike."""
+def test_a_flux_model_refuses_each_method_sampler_and_size_that_does_not_apply(tmp_path, monkeypatch):
+    """On FLUX.1, start-up names every method entry that does not apply with the reason, a noise-prediction sampler
+    and an image side that is no multiple of 16, for builtin:tiny-flux and a FLUX.1 hub model alike; left out, the
+    sampler is FLUX.1's own."""
     import huggingface_hub.constants
 
     repo = tmp_path / "hub" / "models--someone--flux"
@@ -377,15 +378,30 @@ def test_a_flux_model_is_refused_by_the_workflow_with_each_method_that_does_not_
         work = tmp_path / f"run{index}"
         raw = base_config(work)
         raw["base_model"] = base_model
+        raw["resolution"] = 40
+        raw["generation"]["scheduler"] = "ddim"
         raw["methods"]["my_ti"] = {"type": "textual_inversion"}
         raw["methods"]["my_cd"] = {"type": "custom_diffusion"}
         message = message_of(work, raw)
-        assert_names(message, f"base_model: {base_model} is a FLUX.1 model (FluxPipeline)",
-                     "the workflow does not run yet", "generation, class images and baselines",
-                     "methods.my_ti: textual_inversion is refused on FLUX.1 models", "CLIP-L and T5",
+        assert_names(message, "methods.my_ti: textual_inversion is refused on FLUX.1 models", "CLIP-L and T5",
                      "methods.dreambooth: dreambooth is refused on FLUX.1", "use lora",
-                     "methods.my_cd: custom_diffusion is refused on FLUX.1", "joint-attention transformer")
-        assert "methods.lora" not in message  # LoRA applies
+                     "methods.my_cd: custom_diffusion is refused on FLUX.1", "joint-attention transformer",
+                     "generation.scheduler: ddim does not sample FLUX.1 models", "use one of flow_match_euler",
+                     "resolution: 40 is not a multiple of 16", "packed 2x2", "32 or 48")
+        assert "methods.lora" not in message and "base_model" not in message  # LoRA applies; the model runs
+
+        raw["resolution"] = 32
+        del raw["generation"]["scheduler"]
+        raw["methods"] = {"lora": raw["methods"]["lora"]}
+        config = load_config_file(write_config_file(work, raw), work)
+        assert config["generation"]["scheduler"] == "flow_match_euler"
+
+
+def test_an_sd_model_left_without_a_sampler_samples_with_ddim(tmp_path):
+    raw = base_config(tmp_path)
+    raw["base_model"] = "builtin:tiny"
+    raw["generation"].pop("scheduler", None)
+    assert load_config_file(write_config_file(tmp_path, raw), tmp_path)["generation"]["scheduler"] == "ddim"
 
 
 def test_a_flow_matching_setting_on_an_sd_model_is_refused(tmp_path):
