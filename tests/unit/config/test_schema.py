@@ -163,7 +163,27 @@ def test_sd15_preset_uses_its_concepts_folder_and_the_published_recipes(tmp_path
     assert cfg["resources"]["train"]["mem_mb"] == 32000
 
 
-@pytest.mark.parametrize("name", ["sd15", "sdxl", "dreambench"])
+def test_flux_preset_runs_diffusers_flux_lora_recipe_with_flux_defaults(tmp_path):
+    """Before the model is downloaded, start-up knows the preset's hub model is FLUX.1: its method entries get
+    FLUX.1's defaults (LoRA's targets, flow matching's settings) and the sampler FLUX.1's own, as they will once it
+    is in the cache (a plan that changed then would retrain everything)."""
+    from conceptbench.diffusion.families import flux1
+
+    (tmp_path / "my_concepts").symlink_to(DEMO, target_is_directory=True)
+    cfg = load_config_file(REPO / "config" / "flux.yaml", base_dir=with_local_models(tmp_path, preset("flux")))
+    assert (cfg["base_model"], cfg["resolution"], cfg["device"]) == ("black-forest-labs/FLUX.1-dev", 512, "cuda")
+    lora, db_lora = cfg["_methods"]["lora"], cfg["_methods"]["dreambooth_lora"]
+    for entry in (lora, db_lora):
+        assert (entry["rank"], entry["alpha"], entry["learning_rate"], entry["steps"], entry["batch_size"]) == \
+            (4, 4, 1e-4, 500, 4)
+        assert entry["target_modules"] == flux1.LORA_TARGETS and entry["guidance_scale"] == 1.0
+        assert (entry["weighting_scheme"], entry["mixed_precision"]) == ("none", "bf16")
+    assert not lora["prior_preservation"] and db_lora["prior_preservation"]
+    g = cfg["generation"]
+    assert (g["steps"], g["scheduler"], g["guidance_scale"]) == (28, "flow_match_euler", 3.5)
+
+
+@pytest.mark.parametrize("name", ["sd15", "sdxl", "dreambench", "flux"])
 def test_the_real_presets_fetch_the_fid_inception_weights_themselves(name):
     from conceptbench.diffusion.sources import source_problems
 
