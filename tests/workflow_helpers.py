@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -132,6 +133,35 @@ def _text(output: str | bytes | None) -> str:
     if isinstance(output, bytes):
         return output.decode(errors="replace")
     return output or ""
+
+
+def run_small_family_config(tmp_path: Path, base_model: str, methods: dict, pipeline_class: str,
+                            scheduler_left_out: bool = False) -> Path:
+    """The plumbing preset on a tiny model of another family (`base_model`, built by the workflow), with `methods`,
+    one concept (blue_dog), one context prompt and 2 images per prompt, run end to end; checks that every training
+    and one class-images set ran, that the base model built is a `pipeline_class`, and that every method entry and
+    snapshot is scored. Returns the workflow folder."""
+    preset = yaml.safe_load((REPO / "config" / "plumbing.yaml").read_text())
+    preset["base_model"] = base_model
+    preset["methods"] = methods
+    preset["prompts"]["context"] = preset["prompts"]["context"][:1]
+    preset["generation"]["num_images"] = 2
+    if scheduler_left_out:
+        preset["generation"].pop("scheduler")
+    workdir = copy_workflow(tmp_path / "workflow")
+    (workdir / "data" / "demo" / "cyan_robot").rename(tmp_path / "cyan_robot")
+    (workdir / "small.yaml").write_text(yaml.safe_dump(preset, sort_keys=False))
+    run = snakemake(workdir, "--configfile", "small.yaml").check()
+    assert run.jobs.counts["train"] == len(methods) and run.jobs.counts["class_images"] == 1, run.jobs.summary()
+    assert run.jobs.counts["base_model"] == 1, run.jobs.summary()
+    index = json.loads((workdir / "results" / "base_model" / "model_index.json").read_text())
+    assert index["_class_name"] == pipeline_class
+    metrics = (workdir / "results" / "summary" / "metrics.csv").read_text()
+    scored = list(methods) + [f"{name}@step{step}" for name, entry in methods.items()
+                                           for step in entry.get("eval_steps", [])]
+    for method in scored:
+        assert f",{method}," in metrics, method
+    return workdir
 
 
 def start_snakemake(workdir: Path, *args: str, cores: int = 2, log_path: Path | None = None) -> subprocess.Popen:

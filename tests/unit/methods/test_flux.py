@@ -301,26 +301,11 @@ def test_a_small_flux_config_runs_end_to_end(tmp_path):
     images made by FluxPipeline) and LoRA with a snapshot, generated, embedded and scored as on SD, with the
     sampler left out (FLUX.1's own flow-matching Euler)."""
     import yaml
-    from workflow_helpers import REPO, copy_workflow, snakemake
+    from workflow_helpers import REPO, run_small_family_config
 
-    preset = yaml.safe_load((REPO / "config" / "plumbing.yaml").read_text())
-    preset["base_model"] = "builtin:tiny-flux"
-    lora = {**preset["methods"]["lora"], "steps": 4, "checkpoint_every": 2}
-    preset["methods"] = {"lora": {**lora, "eval_steps": [2]},
-                         "dreambooth_lora": {**lora, "prior_preservation": True}}
-    preset["generation"].pop("scheduler")
-    preset["generation"]["num_images"] = 2
-    preset["prompts"]["context"] = preset["prompts"]["context"][:1]
-    workdir = copy_workflow(tmp_path / "workflow")
-    (workdir / "data" / "demo" / "cyan_robot").rename(tmp_path / "cyan_robot")
-    (workdir / "flux_small.yaml").write_text(yaml.safe_dump(preset, sort_keys=False))
-    run = snakemake(workdir, "--configfile", "flux_small.yaml").check()
-    assert run.jobs.counts["train"] == 2 and run.jobs.counts["class_images"] == 1, run.jobs.summary()
-    assert run.jobs.counts["base_model"] == 1, run.jobs.summary()
-    index = json.loads((workdir / "results" / "base_model" / "model_index.json").read_text())
-    assert index["_class_name"] == "FluxPipeline"
-    metrics = (workdir / "results" / "summary" / "metrics.csv").read_text()
-    for method in ("lora", "lora@step2", "dreambooth_lora"):
-        assert f",{method}," in metrics, method
+    lora = {**yaml.safe_load((REPO / "config" / "plumbing.yaml").read_text())["methods"]["lora"], "steps": 4,
+            "checkpoint_every": 2}
+    methods = {"lora": {**lora, "eval_steps": [2]}, "dreambooth_lora": {**lora, "prior_preservation": True}}
+    workdir = run_small_family_config(tmp_path, "builtin:tiny-flux", methods, "FluxPipeline", scheduler_left_out=True)
     images = sorted((workdir / "results" / "images" / "blue_dog" / "lora").rglob("*.png"))
     assert len(images) == 2 * 2 * 2  # 2 prompts x 2 images, final and snapshot

@@ -171,27 +171,14 @@ def test_a_small_sdxl_config_runs_end_to_end(tmp_path):
     """builtin:tiny-xl, built by the workflow, on one concept and one context prompt: DreamBooth (with its class
     images) and pivotal tuning (a token in both encoders and a UNet LoRA, with a snapshot); Textual Inversion and
     LoRA alone are pivotal tuning's two halves, each trained and loaded above."""
-    from workflow_helpers import copy_workflow, snakemake
+    from workflow_helpers import run_small_family_config
 
-    preset = yaml.safe_load((REPO / "config" / "plumbing.yaml").read_text())
-    preset["base_model"] = "builtin:tiny-xl"
-    preset["methods"] = {
-        "dreambooth": {**preset["methods"]["dreambooth"], "steps": 4, "checkpoint_every": 2},
+    plumbing = yaml.safe_load((REPO / "config" / "plumbing.yaml").read_text())["methods"]
+    methods = {
+        "dreambooth": {**plumbing["dreambooth"], "steps": 4, "checkpoint_every": 2},
         "pivotal_tuning": {"type": "pivotal_tuning", "steps": 4, "learning_rate": 1e-3, "checkpoint_every": 2,
                            "eval_steps": [2]},
     }
-    preset["prompts"]["context"] = preset["prompts"]["context"][:1]
-    preset["generation"]["num_images"] = 2
-    workdir = copy_workflow(tmp_path / "workflow")
-    (workdir / "data" / "demo" / "cyan_robot").rename(tmp_path / "cyan_robot")
-    (workdir / "sdxl_small.yaml").write_text(yaml.safe_dump(preset, sort_keys=False))
-    run = snakemake(workdir, "--configfile", "sdxl_small.yaml").check()
-    assert run.jobs.counts["train"] == 2 and run.jobs.counts["class_images"] == 1, run.jobs.summary()
-    assert run.jobs.counts["base_model"] == 1, run.jobs.summary()
-    index = json.loads((workdir / "results" / "base_model" / "model_index.json").read_text())
-    assert index["_class_name"] == "StableDiffusionXLPipeline"
-    metrics = (workdir / "results" / "summary" / "metrics.csv").read_text()
-    for method in ("dreambooth", "pivotal_tuning", "pivotal_tuning@step2"):
-        assert f",{method}," in metrics, method
+    workdir = run_small_family_config(tmp_path, "builtin:tiny-xl", methods, "StableDiffusionXLPipeline")
     images = sorted((workdir / "results" / "images" / "blue_dog" / "pivotal_tuning").rglob("*.png"))
     assert len(images) == 2 * 2 * 2  # 2 prompts x 2 images, final and snapshot
