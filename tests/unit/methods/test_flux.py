@@ -299,7 +299,7 @@ def test_a_loss_option_of_sds_objective_is_refused_on_flux(tmp_path, tiny_flux_m
 def test_a_small_flux_config_runs_end_to_end(tmp_path):
     """builtin:tiny-flux, built by the workflow, on one concept and one context prompt: DreamBooth-LoRA (its class
     images made by FluxPipeline) and LoRA with a snapshot, generated, embedded and scored as on SD, with the
-    sampler left out (FLUX.1's own flow-matching Euler)."""
+    sampler left out (FLUX.1's own flow-matching Euler); then a LoRA entry added plans only its own jobs."""
     import yaml
     from workflow_helpers import REPO, run_small_family_config
 
@@ -309,3 +309,14 @@ def test_a_small_flux_config_runs_end_to_end(tmp_path):
     workdir = run_small_family_config(tmp_path, "builtin:tiny-flux", methods, "FluxPipeline", scheduler_left_out=True)
     images = sorted((workdir / "results" / "images" / "blue_dog" / "lora").rglob("*.png"))
     assert len(images) == 2 * 2 * 2  # 2 prompts x 2 images, final and snapshot
+
+    # A method entry added to the finished run plans only its own work: FLUX.1's defaults and sampler, filled in
+    # at start-up, leave the other jobs' params as they were.
+    from workflow_helpers import dry_run
+
+    config = yaml.safe_load((workdir / "small.yaml").read_text())
+    config["methods"]["lora_r8"] = {**lora, "rank": 8, "alpha": 8}
+    (workdir / "small.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    plan = dry_run(workdir, "--configfile", "small.yaml")
+    assert plan.counts["train"] == 1 and plan.wildcard_values("method") == {"lora_r8"}, plan.details()
+    assert not {"base_model", "class_images", "baselines", "features_baselines"} & set(plan.counts), plan.summary()
