@@ -26,7 +26,7 @@ def _generate(pipe, prompts: list[str], seeds: list[int], *, steps: int, guidanc
     """One pipeline call. Each image's noise comes from its own generator seeded with its seed, so its starting
     point does not depend on which others share its batch."""
     generators = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
-    return pipe(prompts, num_inference_steps=steps, guidance_scale=guidance_scale, height=resolution,
+    return pipe(prompt=prompts, num_inference_steps=steps, guidance_scale=guidance_scale, height=resolution,
                 width=resolution, generator=generators, output_type=output_type).images
 
 

@@ -46,12 +46,12 @@ class Job:
 
         return load
 
-    def __call__(self, prompts, **kwargs):
+    def __call__(self, prompt, **kwargs):
         self.calls += 1
         if self.calls == self.kill_at:
             raise Killed(f"killed at call {self.calls}")
-        self.computed += len(prompts)
-        return self.pipe(prompts, **kwargs)
+        self.computed += len(prompt)
+        return self.pipe(prompt=prompt, **kwargs)
 
     def run(self, out, key="key-1"):
         parts = [(self.loader("final"), FINAL_SETS, ""), (self.loader("snapshot"), SNAPSHOT_SETS, SNAPSHOT)]
