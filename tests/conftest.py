@@ -52,3 +52,10 @@ def tiny_flux_model(tmp_path_factory) -> Path:
     from conceptbench.diffusion.tiny import build_tiny_flux_pipeline
 
     return build_tiny_flux_pipeline(tmp_path_factory.mktemp("tiny_flux") / "model")
+
+
+@pytest.fixture(scope="session")
+def tiny_klein_model(tmp_path_factory) -> Path:
+    from conceptbench.diffusion.tiny import build_tiny_flux2_klein_pipeline
+
+    return build_tiny_flux2_klein_pipeline(tmp_path_factory.mktemp("tiny_klein") / "model")

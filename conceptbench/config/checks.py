@@ -60,6 +60,9 @@ def method_family_problems(family, entries: dict) -> list[str]:
         reason = family.loss_option_refusal(entry)
         if reason is not None:
             problems.append(f"methods.{name}: {reason}")
+        reason = family.text_encoder_refusal(entry)
+        if reason is not None:
+            problems.append(f"methods.{name}: {reason}")
     return problems
 
 

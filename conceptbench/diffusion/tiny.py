@@ -1,5 +1,5 @@
 """The tiny random base models the workflow builds for plumbing tests: `builtin:tiny` (SD-1.x), `builtin:tiny-xl`
-(SDXL) and `builtin:tiny-flux` (FLUX.1), from small configs and a fixed seed (CPU, seconds), saved with
+(SDXL), `builtin:tiny-flux` (FLUX.1) and `builtin:tiny-flux2-klein` (FLUX.2 [klein]), from small configs and a fixed seed (CPU, seconds), saved with
 `save_pretrained`."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from pathlib import Path
 import torch
 
 from conceptbench.diffusion.pipelines import NO_EXTRAS, sd1_scheduler
-from conceptbench.diffusion.sources import BUILTIN_TINY, BUILTIN_TINY_FLUX, BUILTIN_TINY_XL
-from conceptbench.diffusion.tokenizers import write_tiny_t5_tokenizer, write_tiny_tokenizer
+from conceptbench.diffusion.sources import BUILTIN_TINY, BUILTIN_TINY_FLUX, BUILTIN_TINY_FLUX2_KLEIN, BUILTIN_TINY_XL
+from conceptbench.diffusion.tokenizers import write_tiny_qwen_tokenizer, write_tiny_t5_tokenizer, write_tiny_tokenizer
 
 
 def build_tiny_pipeline(out_dir: str | Path, seed: int = 0, resolution: int = 32) -> Path:
@@ -195,7 +195,59 @@ def build_tiny_flux_pipeline(out_dir: str | Path, seed: int = 0, resolution: int
     return out_dir
 
 
+def build_tiny_flux2_klein_pipeline(out_dir: str | Path, seed: int = 0, resolution: int = 32) -> Path:
+    """Build a tiny FLUX.2 [klein] pipeline (the base, not the step-distilled model) with random weights from `seed`
+    and save it with `save_pretrained`.
+
+    FLUX.2 [klein]'s shape in miniature: a Qwen3 causal language model (hidden 16, 27 layers, so that the hidden
+    states of layers 9, 18 and 27 that Flux2KleinPipeline stacks exist) conditions a transformer of one double- and
+    one single-stream block (2 heads of 16, four rotary axes of 4) without a guidance embedding; the VAE's 4 latent
+    channels are patchified 2x2 into 16, which its batch-norm statistics normalise (set here to FLUX.1's factors, so
+    that a training that forgets them trains on other latents than the pipeline decodes).
+    """
+    from diffusers import (
+        AutoencoderKLFlux2,
+        FlowMatchEulerDiscreteScheduler,
+        Flux2KleinPipeline,
+        Flux2Transformer2DModel,
+    )
+    from transformers import Qwen2TokenizerFast, Qwen3Config, Qwen3ForCausalLM
+
+    out_dir = Path(out_dir)
+    write_tiny_qwen_tokenizer(out_dir / "tokenizer")
+    tokenizer = Qwen2TokenizerFast.from_pretrained(out_dir / "tokenizer")
+    hidden, latent_channels = 16, 4
+
+    torch.manual_seed(seed)
+    transformer = Flux2Transformer2DModel(
+        patch_size=1, in_channels=4 * latent_channels, num_layers=1, num_single_layers=1, attention_head_dim=16,
+        num_attention_heads=2, joint_attention_dim=3 * hidden, timestep_guidance_channels=32,
+        axes_dims_rope=(4, 4, 4, 4), guidance_embeds=False,  # (time, row, column, text index): the head dimension
+    )
+    torch.manual_seed(seed + 1)
+    vae = AutoencoderKLFlux2(
+        block_out_channels=(8, 16), down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2, latent_channels=latent_channels, norm_num_groups=4,
+        sample_size=resolution, layers_per_block=1,
+    )
+    with torch.no_grad():
+        vae.bn.running_mean.fill_(FLUX_VAE_SHIFT)
+        vae.bn.running_var.fill_(1 / FLUX_VAE_SCALING ** 2)
+    torch.manual_seed(seed + 2)
+    text_encoder = Qwen3ForCausalLM(Qwen3Config(
+        vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=32, num_hidden_layers=27,
+        num_attention_heads=2, num_key_value_heads=1, head_dim=8, max_position_embeddings=1024,
+        pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True,
+    ))
+    scheduler = FlowMatchEulerDiscreteScheduler(shift=3.0, use_dynamic_shifting=True, base_shift=0.5, max_shift=1.15,
+                                                base_image_seq_len=256, max_image_seq_len=4096)
+    pipe = Flux2KleinPipeline(scheduler=scheduler, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
+                              transformer=transformer, is_distilled=False)
+    pipe.save_pretrained(out_dir, safe_serialization=True)
+    return out_dir
+
+
 def build_base_model(kind: str, out_dir: str | Path, seed: int = 0, resolution: int = 32) -> Path:
     builders = {BUILTIN_TINY: build_tiny_pipeline, BUILTIN_TINY_XL: build_tiny_xl_pipeline,
-                BUILTIN_TINY_FLUX: build_tiny_flux_pipeline}
+                BUILTIN_TINY_FLUX: build_tiny_flux_pipeline, BUILTIN_TINY_FLUX2_KLEIN: build_tiny_flux2_klein_pipeline}
     return builders[kind](out_dir, seed=seed, resolution=resolution)

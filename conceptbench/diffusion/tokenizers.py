@@ -65,6 +65,26 @@ def write_tiny_t5_tokenizer(folder: Path, model_max_length: int = 512) -> None:
     tokenizer.save_pretrained(str(folder))
 
 
+# Qwen's chat template, cut to what Flux2KleinPipeline.encode_prompt renders: one user turn, then the assistant's
+# turn opened (its `enable_thinking` argument changes nothing without a thinking block).
+QWEN_CHAT_TEMPLATE = ("{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}"
+                      "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
+
+def write_tiny_qwen_tokenizer(folder: Path, model_max_length: int = 512) -> None:
+    """Write a byte-level Qwen2 tokenizer (the 256 byte symbols, no merges, Qwen's chat tokens and template) that
+    Qwen2TokenizerFast.from_pretrained reads: FLUX.2 [klein]'s Qwen3 text encoder in miniature, which pads prompts
+    to 512 tokens (Flux2KleinPipeline's max_sequence_length)."""
+    from transformers import Qwen2Tokenizer
+
+    vocab = {symbol: index for index, symbol in enumerate(sorted(_byte_symbols()))}
+    tokenizer = Qwen2Tokenizer(vocab=vocab, merges=[], unk_token=None, eos_token="<|im_end|>",
+                               pad_token="<|endoftext|>", model_max_length=model_max_length)
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
+    tokenizer.chat_template = QWEN_CHAT_TEMPLATE
+    tokenizer.save_pretrained(str(folder))
+
+
 # The components of a diffusers pipeline folder that hold its text encoders' tokenizers (SDXL has two).
 TOKENIZER_COMPONENTS = ("tokenizer", "tokenizer_2")
 

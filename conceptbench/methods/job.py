@@ -116,7 +116,8 @@ def training_config(params: dict, family=None) -> TrainingConfig:
 def check_family(family, params: dict, method_name: str, base_model) -> None:
     """Refuse, before any work, a method that does not apply to the base model's family, or params made without the
     family's settings (start-up fills them in where it can read the family: see methods.method_params)."""
-    reason = family.method_refusal(params["type"]) or family.loss_option_refusal(params)
+    reason = (family.method_refusal(params["type"]) or family.loss_option_refusal(params)
+              or family.text_encoder_refusal(params))
     if reason is not None:
         raise ValueError(f"method {method_name} ({params['type']}) is refused on {family.title} "
                          f"({base_model}): {reason}")

@@ -109,7 +109,10 @@ def save_lora(pipe, out_dir: Path, text_encoder: bool) -> None:
 
     family = family_of(pipe)
     denoiser, name = family.denoiser(pipe), family.denoiser_name  # unet_lora_layers, transformer_lora_layers
-    layers = {f"{name}_lora_layers": convert_state_dict_to_diffusers(get_peft_model_state_dict(denoiser)),
+    state = get_peft_model_state_dict(denoiser)
+    # A UNet's keys in diffusers' naming, as its LoRA trainers save them; a transformer's in peft's, as diffusers'
+    # FLUX trainers save them (Flux2KleinPipeline's loader skips the converted keys of a double-stream block).
+    layers = {f"{name}_lora_layers": convert_state_dict_to_diffusers(state) if name == "unet" else state,
               # Stored so that load_lora_weights applies alpha/rank scaling as trained.
               f"{name}_lora_adapter_metadata": sorted_sets(denoiser.peft_config["default"].to_dict())}
     if text_encoder:

@@ -343,7 +343,7 @@ def run_training(pipe, setup: TrainingSetup, config: TrainingConfig, instance_im
                 cidx = torch.randint(len(class_mean), (bs,), generator=generator)
                 mean, std = torch.cat([mean, class_mean[cidx]]), torch.cat([std, class_std[cidx]])
             sample_noise = torch.randn(mean.shape, generator=generator).to(device)
-            latents = objective.model_input(mean + std * sample_noise)
+            latents = objective.model_input(mean if objective.posterior_mode else mean + std * sample_noise)
             noised = objective.noise(latents, generator, device)
 
             with accelerator.autocast():

@@ -30,8 +30,11 @@ class Noised:
 class Objective:
     """One training's loss, set up by `Family.objective` (subclassed per kind of objective)."""
 
+    # Whether training encodes each image to its VAE posterior's mode (FLUX.2's trainer) rather than a sample of it.
+    posterior_mode: bool = False
+
     def model_input(self, latents):
-        """A sample of the VAE posterior -> what the denoiser learns to make (normalised latents)."""
+        """A sample (or the mode) of the VAE posterior -> what the denoiser learns to make (normalised latents)."""
         raise NotImplementedError
 
     def noise(self, x0, generator, device) -> Noised:
@@ -63,6 +66,8 @@ class Family:
     # their config schema. Empty for SD: its method entries keep the settings they always had.
     settings: dict = {}
     settings_schema: dict = {}
+    # Whether its pipeline's load_lora_weights adapts a text encoder (LoRA's train_text_encoder is refused if not).
+    text_encoder_lora: bool = True
     # The names of the LOSS_OPTIONS its objective takes.
     loss_options: tuple[str, ...] = ()
     # The samplers (diffusion/schedulers.py) that fit its objective, and the one a run uses where
@@ -111,6 +116,13 @@ class Family:
             return None
         return (f"{name} does not sample {self.title} models; use one of {', '.join(self.samplers)}, or leave "
                 f"generation.scheduler out for {self.default_sampler}")
+
+    def text_encoder_refusal(self, params: dict) -> str | None:
+        """Why a method entry's train_text_encoder does not apply to this family, or None."""
+        if not params.get("train_text_encoder") or self.text_encoder_lora:
+            return None
+        return (f"train_text_encoder is refused on {self.title} models: its pipeline's load_lora_weights adapts the "
+                f"{self.denoiser_name} only; remove it")
 
     def method_defaults(self, method_type: str) -> dict:
         """Family-specific defaults of a method entry's settings (beyond `settings`; e.g. LoRA's targets)."""

@@ -409,7 +409,7 @@ def test_a_flow_matching_setting_on_an_sd_model_is_refused(tmp_path):
     raw["base_model"] = "builtin:tiny"
     raw["methods"]["lora"]["weighting_scheme"] = "logit_normal"
     assert_names(message_of(tmp_path, raw), "methods.lora", "no setting(s) ['weighting_scheme']",
-                 "settings of FLUX.1, not of SD-1.x (the base model's family)")
+                 "settings of FLUX.1 and FLUX.2 [klein], not of SD-1.x (the base model's family)")
 
 
 def test_a_pipeline_of_no_family_is_refused_by_name(tmp_path):
@@ -418,7 +418,7 @@ def test_a_pipeline_of_no_family_is_refused_by_name(tmp_path):
     (folder / "model_index.json").write_text('{"_class_name": "QwenImagePipeline"}')
     raw = base_config(tmp_path)
     raw["base_model"] = str(folder)
-    assert_names(message_of(tmp_path, raw), "base_model:", "is a QwenImagePipeline; conceptbench runs FluxPipeline, "
+    assert_names(message_of(tmp_path, raw), "base_model:", "is a QwenImagePipeline; conceptbench runs Flux2KleinPipeline, FluxPipeline, "
                  "StableDiffusionPipeline and StableDiffusionXLPipeline models")
 
 

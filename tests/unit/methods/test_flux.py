@@ -169,6 +169,7 @@ def test_lora_trains_on_flux_and_loads_into_a_fresh_stock_pipeline(tmp_path, tin
     tuned.load_lora_weights(str(out), weight_name=LORA)
     scalings = {s for m in tuned.transformer.modules() if hasattr(m, "scaling") for s in m.scaling.values()}
     assert scalings == {2.0}
+    assert {name for name, module in tuned.transformer.named_modules() if hasattr(module, "lora_A")} == adapted
     base = FluxPipeline.from_pretrained(tiny_flux_model, local_files_only=True)
     prompt = "a photo of sks dog"
     after = _generate(tuned, prompt)
@@ -273,7 +274,7 @@ def test_flow_matching_settings_are_refused_on_sd(tiny_model):
     from conceptbench.diffusion.families import sd1
 
     with pytest.raises(ValueError, match=r"no setting\(s\) \['weighting_scheme'\] \(weighting_scheme: settings of "
-                                         r"FLUX.1, not of SD-1.x"):
+                                         r"FLUX.1 and FLUX.2 \[klein\], not of SD-1.x"):
         method_params({"type": "lora", "weighting_scheme": "cosmap"}, sd1.FAMILY)
     assert method_params({"type": "lora"}, sd1.FAMILY) == method_params({"type": "lora"})  # SD's params unchanged
 
