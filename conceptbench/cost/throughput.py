@@ -70,9 +70,10 @@ SDXL = Family("SDXL", 1024, "GPU", {
     "generate": Figure(0.245, None, "NVIDIA A100 80GB", "published", _FAST_DOC),
 })
 
-# No FLUX.1 figure yet, measured or published: its costs print as unknown.
+# No FLUX.1 or FLUX.2 [klein] figure yet, measured or published: their costs print as unknown.
 FLUX1 = Family("FLUX.1", 512, "GPU", {})
-_BY_FAMILY = {"sd": SD1, "sdxl": SDXL, "flux1": FLUX1}  # conceptbench.diffusion.families' keys
+FLUX2_KLEIN = Family("FLUX.2 [klein]", 1024, "GPU", {})
+_BY_FAMILY = {"sd": SD1, "sdxl": SDXL, "flux1": FLUX1, "flux2_klein": FLUX2_KLEIN}  # conceptbench.diffusion.families' keys
 
 
 def family_of(base_model: str, base_dir: Path) -> Family | None:

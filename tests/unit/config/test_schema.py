@@ -183,7 +183,24 @@ def test_flux_preset_runs_diffusers_flux_lora_recipe_with_flux_defaults(tmp_path
     assert (g["steps"], g["scheduler"], g["guidance_scale"]) == (28, "flow_match_euler", 3.5)
 
 
-@pytest.mark.parametrize("name", ["sd15", "sdxl", "dreambench", "flux"])
+def test_flux2_klein_preset_runs_diffusers_klein_lora_recipe_on_the_base_model(tmp_path):
+    from conceptbench.diffusion.families import flux2_klein
+
+    (tmp_path / "my_concepts").symlink_to(DEMO, target_is_directory=True)
+    cfg = load_config_file(REPO / "config" / "flux2_klein.yaml",
+                           base_dir=with_local_models(tmp_path, preset("flux2_klein")))
+    assert (cfg["base_model"], cfg["resolution"]) == ("black-forest-labs/FLUX.2-klein-base-4B", 1024)
+    for name in ("lora", "dreambooth_lora"):
+        entry = cfg["_methods"][name]
+        assert (entry["rank"], entry["learning_rate"], entry["lr_warmup_steps"], entry["steps"], entry["batch_size"],
+                entry["gradient_checkpointing"]) == (4, 1e-4, 100, 500, 1, True)
+        assert entry["target_modules"] == flux2_klein.LORA_TARGETS and "guidance_scale" not in entry
+    assert cfg["_methods"]["dreambooth_lora"]["prior_preservation"]
+    g = cfg["generation"]
+    assert (g["steps"], g["scheduler"], g["guidance_scale"]) == (50, "flow_match_euler", 4.0)
+
+
+@pytest.mark.parametrize("name", ["sd15", "sdxl", "dreambench", "flux", "flux2_klein"])
 def test_the_real_presets_fetch_the_fid_inception_weights_themselves(name):
     from conceptbench.diffusion.sources import source_problems
 
