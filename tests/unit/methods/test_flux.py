@@ -9,12 +9,13 @@ import os
 import signal
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
+from family_helpers import loop_config, lora_params, train_lora, transformer_calls
 from safetensors import safe_open
 from safetensors.torch import load_file
 from workflow_helpers import KILL_RUNNER as RUNNER
@@ -26,30 +27,16 @@ from conceptbench.methods import method_params
 from conceptbench.methods.job import train_concept
 
 LORA = "pytorch_lora_weights.safetensors"
+_params = partial(lora_params, flux1.FAMILY)
+
+
+def _train(tmp_path, model, targets, **overrides):
+    return train_lora(tmp_path, model, targets, flux1.FAMILY, **overrides)
 
 
 def _generate(pipe, prompt, seed=0):
     return pipe(prompt, num_inference_steps=2, height=32, width=32, guidance_scale=3.5,
                 generator=torch.Generator().manual_seed(seed), output_type="np").images
-
-
-def _params(**overrides):
-    return method_params({"type": "lora", "steps": 6, "learning_rate": 1e-2, "checkpoint_every": 3, **overrides},
-                         flux1.FAMILY)
-
-
-def _loop_config(settings):
-    """What Family.objective reads of the loop's TrainingConfig: the family's settings (no loss options)."""
-    return SimpleNamespace(family_settings=dict(settings), snr_gamma=None, noise_offset=0.0)
-
-
-def _train(tmp_path, model, targets, **overrides):
-    params = _params(**overrides)
-    out = tmp_path / "ckpt"
-    train_concept(base_model=model, targets_dir=targets, class_images_dir=targets, concept_name="blue_dog",
-                  class_noun="dog", method_name="lora", params=params, out_dir=out, state_dir=tmp_path / "state",
-                  log=lambda *_: None)
-    return out, params
 
 
 def test_the_family_comes_from_the_model(tiny_flux_model):
@@ -59,18 +46,6 @@ def test_the_family_comes_from_the_model(tiny_flux_model):
     assert type(load_pipeline(tiny_flux_model)) is FluxPipeline
 
 
-def _transformer_calls(pipe):
-    """Record the keyword arguments of every call of the pipeline's transformer."""
-    calls, forward = [], pipe.transformer.forward
-
-    def recording(*args, **kwargs):
-        calls.append(kwargs)
-        return forward(*args, **kwargs)
-
-    pipe.transformer.forward = recording
-    return calls
-
-
 def test_training_gives_the_transformer_what_the_pipeline_gives_it(tiny_flux_model):
     """The same noisy latents at the same timestep: the training's transformer call (packing, image and text ids,
     T5 states, CLIP's pooled embedding, guidance, timestep / 1000) equals FluxPipeline's, with zero tolerance."""
@@ -78,7 +53,7 @@ def test_training_gives_the_transformer_what_the_pipeline_gives_it(tiny_flux_mod
 
     pipe = load_pipeline(tiny_flux_model)
     prompt = "a photo of sks dog"
-    calls = _transformer_calls(pipe)
+    calls = transformer_calls(pipe)
     pipe(prompt, num_inference_steps=1, height=32, width=32, guidance_scale=3.5,
          generator=torch.Generator().manual_seed(0), output_type="latent")
     seen = calls.pop()
@@ -91,7 +66,7 @@ def test_training_gives_the_transformer_what_the_pipeline_gives_it(tiny_flux_mod
     torch.testing.assert_close(conditioning["pooled"], expected_pooled, rtol=0, atol=0)
     assert expected_embeds.shape == (1, 512, 32)  # T5 padded to FluxPipeline's max_sequence_length
 
-    objective = family.objective(pipe, _loop_config({**family.settings, "guidance_scale": 3.5}), 32, 32, "cpu")
+    objective = family.objective(pipe, loop_config({**family.settings, "guidance_scale": 3.5}), 32, 32, "cpu")
     unpacked = FluxPipeline._unpack_latents(seen["hidden_states"], 32, 32, pipe.vae_scale_factor)
     assert unpacked.shape == (1, 4, 16, 16)
     noised = Noised(unpacked, seen["timestep"] * 1000, target=None)
@@ -108,7 +83,7 @@ def test_latents_are_normalised_with_the_vae_factors_the_pipeline_undoes(tiny_fl
     pipe = load_pipeline(tiny_flux_model)
     config = pipe.vae.config
     assert (config.scaling_factor, config.shift_factor) == (0.3611, 0.1159)  # FLUX.1-dev's, not the identity
-    objective = flux1.FAMILY.objective(pipe, _loop_config(flux1.FAMILY.settings), 32, 32, "cpu")
+    objective = flux1.FAMILY.objective(pipe, loop_config(flux1.FAMILY.settings), 32, 32, "cpu")
     z = torch.randn(2, 4, 16, 16, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(objective.model_input(z), (z - 0.1159) * 0.3611, rtol=0, atol=0)
     # FluxPipeline decodes latents / scaling_factor + shift_factor: the inverse.
@@ -129,7 +104,7 @@ def test_flow_matching_draws_and_targets_as_diffusers_trainer(tiny_flux_model, s
                                                                  use_dynamic_shifting=dynamic)
     _generate(pipe, "a dog")  # leaves the inference timesteps in pipe.scheduler: training must not use them
     settings = {**flux1.FAMILY.settings, "weighting_scheme": scheme, "logit_mean": 0.2, "mode_scale": 1.1}
-    objective = flux1.FAMILY.objective(pipe, _loop_config(settings), 32, 32, "cpu")
+    objective = flux1.FAMILY.objective(pipe, loop_config(settings), 32, 32, "cpu")
     x0 = torch.randn(8, 4, 16, 16)
     noised = objective.noise(x0, torch.Generator().manual_seed(3), "cpu")
 

@@ -4,11 +4,11 @@ metadata, loaded into a fresh stock Flux2KleinPipeline with the documented call 
 training resumed bitwise, the refusals, and a small config through Snakemake."""
 
 import json
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
+from family_helpers import loop_config, train_lora, transformer_calls
 from safetensors import safe_open
 from safetensors.torch import load_file
 
@@ -22,35 +22,13 @@ LORA = "pytorch_lora_weights.safetensors"
 FAMILY = flux2_klein.FAMILY
 
 
+def _train(tmp_path, model, targets, **overrides):
+    return train_lora(tmp_path, model, targets, FAMILY, **overrides)
+
+
 def _generate(pipe, prompt, seed=0):
     return pipe(prompt=prompt, num_inference_steps=2, height=32, width=32, guidance_scale=4.0,
                 generator=torch.Generator().manual_seed(seed), output_type="np").images
-
-
-def _params(**overrides):
-    return method_params({"type": "lora", "steps": 6, "learning_rate": 1e-2, "checkpoint_every": 3, **overrides},
-                         FAMILY)
-
-
-def _train(tmp_path, model, targets, **overrides):
-    params = _params(**overrides)
-    out = tmp_path / "ckpt"
-    train_concept(base_model=model, targets_dir=targets, class_images_dir=targets, concept_name="blue_dog",
-                  class_noun="dog", method_name="lora", params=params, out_dir=out, state_dir=tmp_path / "state",
-                  log=lambda *_: None)
-    return out, params
-
-
-def _transformer_calls(pipe):
-    """Record the keyword arguments of every call of the pipeline's transformer."""
-    calls, forward = [], pipe.transformer.forward
-
-    def recording(*args, **kwargs):
-        calls.append(kwargs)
-        return forward(*args, **kwargs)
-
-    pipe.transformer.forward = recording
-    return calls
 
 
 def test_the_family_comes_from_the_model(tiny_klein_model):
@@ -70,7 +48,7 @@ def test_training_gives_the_transformer_what_the_pipeline_gives_it(tiny_klein_mo
 
     pipe = load_pipeline(tiny_klein_model)
     prompt = "a photo of sks dog"
-    calls = _transformer_calls(pipe)
+    calls = transformer_calls(pipe)
     pipe(prompt=prompt, num_inference_steps=1, height=32, width=32, guidance_scale=1.0,
          generator=torch.Generator().manual_seed(0), output_type="latent")
     seen = calls.pop()
@@ -81,8 +59,7 @@ def test_training_gives_the_transformer_what_the_pipeline_gives_it(tiny_klein_mo
     torch.testing.assert_close(conditioning["prompt_embeds"], expected_embeds, rtol=0, atol=0)
     assert expected_embeds.shape == (1, 512, 3 * 16)  # padded to 512, three layers' states side by side
 
-    settings = SimpleNamespace(family_settings=dict(FAMILY.settings), snr_gamma=None, noise_offset=0.0)
-    objective = FAMILY.objective(pipe, settings, 32, 32, "cpu")
+    objective = FAMILY.objective(pipe, loop_config(FAMILY.settings), 32, 32, "cpu")
     assert objective.posterior_mode
     image_ids = seen["img_ids"]
     unpacked = Flux2KleinPipeline._unpack_latents_with_ids(seen["hidden_states"], image_ids)
