@@ -15,8 +15,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from family_helpers import loop_config, lora_params, train_lora, transformer_calls
-from safetensors import safe_open
+from family_helpers import (
+    assert_refused_before_training,
+    load_saved_lora,
+    loop_config,
+    lora_params,
+    train_lora,
+    transformer_calls,
+)
 from safetensors.torch import load_file
 from workflow_helpers import KILL_RUNNER as RUNNER
 
@@ -130,21 +136,8 @@ def test_lora_trains_on_flux_and_loads_into_a_fresh_stock_pipeline(tmp_path, tin
 
     # alpha 8 on rank 4: the file's adapter metadata must carry it, or load_lora_weights would scale by 1, not 2.
     out, params = _train(tmp_path, tiny_flux_model, dog_targets, prior_preservation=prior, alpha=8)
-    assert not list(out.rglob("*.bin")), "weights must be safetensors only"
-    keys = load_file(str(out / LORA))
-    assert keys and all(key.startswith("transformer.") for key in keys)
-    adapted = {key.split(".lora")[0].removeprefix("transformer.") for key in keys}
-    for target in flux1.LORA_TARGETS:  # diffusers' FLUX trainer's default targets, every one of them
-        assert any(name.endswith(target) for name in adapted), target
-    with safe_open(str(out / LORA), framework="pt") as handle:
-        metadata = json.loads(handle.metadata()["lora_adapter_metadata"])
-    assert (metadata["transformer.r"], metadata["transformer.lora_alpha"]) == (4, 8)
-
-    tuned = FluxPipeline.from_pretrained(tiny_flux_model, local_files_only=True)  # the documented stock calls
-    tuned.load_lora_weights(str(out), weight_name=LORA)
-    scalings = {s for m in tuned.transformer.modules() if hasattr(m, "scaling") for s in m.scaling.values()}
-    assert scalings == {2.0}
-    assert {name for name, module in tuned.transformer.named_modules() if hasattr(module, "lora_A")} == adapted
+    # diffusers' FLUX trainer's default targets, every one of them
+    tuned = load_saved_lora(out, flux1.LORA_TARGETS, FluxPipeline, tiny_flux_model)
     base = FluxPipeline.from_pretrained(tiny_flux_model, local_files_only=True)
     prompt = "a photo of sks dog"
     after = _generate(tuned, prompt)
@@ -226,12 +219,7 @@ def test_flux_trainings_are_byte_identical_and_a_killed_one_resumes_to_them(tmp_
 
 @pytest.mark.parametrize("method_type", ["textual_inversion", "pivotal_tuning", "dreambooth", "custom_diffusion"])
 def test_a_method_that_does_not_apply_is_refused_before_training(tmp_path, tiny_flux_model, dog_targets, method_type):
-    params = method_params({"type": method_type, "steps": 2}, flux1.FAMILY)
-    with pytest.raises(ValueError, match=f"method {method_type} \\({method_type}\\) is refused on FLUX.1"):
-        train_concept(base_model=tiny_flux_model, targets_dir=dog_targets, class_images_dir=dog_targets,
-                      concept_name="blue_dog", class_noun="dog", method_name=method_type, params=params,
-                      out_dir=tmp_path / "out", state_dir=tmp_path / "state", log=lambda *_: None)
-    assert not (tmp_path / "out").exists()
+    assert_refused_before_training(tmp_path, tiny_flux_model, dog_targets, flux1.FAMILY, method_type)
 
 
 def test_settings_made_without_the_family_are_refused(tmp_path, tiny_flux_model, dog_targets):

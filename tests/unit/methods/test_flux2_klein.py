@@ -8,9 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from family_helpers import loop_config, train_lora, transformer_calls
-from safetensors import safe_open
-from safetensors.torch import load_file
+from family_helpers import assert_refused_before_training, load_saved_lora, loop_config, train_lora, transformer_calls
 
 from conceptbench.diffusion.families import flux2_klein
 from conceptbench.diffusion.families.base import Noised
@@ -85,21 +83,10 @@ def test_lora_trains_on_klein_and_loads_into_a_fresh_stock_pipeline(tmp_path, ti
     from diffusers import Flux2KleinPipeline
 
     out, params = _train(tmp_path, tiny_klein_model, dog_targets, prior_preservation=prior, alpha=8)
-    keys = load_file(str(out / LORA))
-    assert keys and all(key.startswith("transformer.") for key in keys)
-    adapted = {key.split(".lora")[0].removeprefix("transformer.") for key in keys}
-    for target in ("attn.to_q", "attn.to_k", "attn.to_v", "attn.to_out.0", "attn.to_qkv_mlp_proj",
-                   "single_transformer_blocks.0.attn.to_out"):  # diffusers' klein trainer's default targets
-        assert any(name.endswith(target) for name in adapted), target
-    with safe_open(str(out / LORA), framework="pt") as handle:
-        metadata = json.loads(handle.metadata()["lora_adapter_metadata"])
-    assert (metadata["transformer.r"], metadata["transformer.lora_alpha"]) == (4, 8)
-
-    tuned = Flux2KleinPipeline.from_pretrained(tiny_klein_model, local_files_only=True)  # the documented stock calls
-    tuned.load_lora_weights(str(out), weight_name=LORA)
-    assert {s for m in tuned.transformer.modules() if hasattr(m, "scaling") for s in m.scaling.values()} == {2.0}
-    loaded = {name for name, module in tuned.transformer.named_modules() if hasattr(module, "lora_A")}
-    assert loaded == adapted  # every trained module, the double-stream blocks' too
+    # diffusers' klein trainer's default targets
+    targets = ["attn.to_q", "attn.to_k", "attn.to_v", "attn.to_out.0", "attn.to_qkv_mlp_proj",
+               "single_transformer_blocks.0.attn.to_out"]
+    tuned = load_saved_lora(out, targets, Flux2KleinPipeline, tiny_klein_model)
     base = Flux2KleinPipeline.from_pretrained(tiny_klein_model, local_files_only=True)
     prompt = "a photo of sks dog"
     after = _generate(tuned, prompt)
@@ -113,12 +100,7 @@ def test_lora_trains_on_klein_and_loads_into_a_fresh_stock_pipeline(tmp_path, ti
 @pytest.mark.parametrize("method_type", ["textual_inversion", "pivotal_tuning", "dreambooth", "custom_diffusion"])
 def test_a_method_that_does_not_apply_is_refused_before_training(tmp_path, tiny_klein_model, dog_targets,
                                                                  method_type):
-    params = method_params({"type": method_type, "steps": 2}, FAMILY)
-    with pytest.raises(ValueError, match=f"method {method_type} \\({method_type}\\) is refused on FLUX.2 \\[klein\\]"):
-        train_concept(base_model=tiny_klein_model, targets_dir=dog_targets, class_images_dir=dog_targets,
-                      concept_name="blue_dog", class_noun="dog", method_name=method_type, params=params,
-                      out_dir=tmp_path / "out", state_dir=tmp_path / "state", log=lambda *_: None)
-    assert not (tmp_path / "out").exists()
+    assert_refused_before_training(tmp_path, tiny_klein_model, dog_targets, FAMILY, method_type)
 
 
 def test_a_text_encoder_lora_is_refused_at_start_up_and_before_training(tmp_path, tiny_klein_model, dog_targets):
