@@ -213,22 +213,6 @@ class _StopRequest:
             signal.signal(sig, handler)
 
 
-def _encode_prompts(pipe, prompts: list[str], device) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """An SD-1.x or SDXL pipeline's (cross-attention states, pooled embedding or None), by its family."""
-    from conceptbench.diffusion.families import family_of
-
-    conditioning = family_of(pipe).encode_prompts(pipe, prompts, device)
-    return conditioning["hidden"], conditioning.get("pooled")
-
-
-def _size_condition(pipe, height: int, width: int, device) -> torch.Tensor | None:
-    """SDXL's six size numbers (conceptbench.diffusion.families.sdxl), None on other families."""
-    from conceptbench.diffusion.families.sdxl import size_condition
-    from conceptbench.diffusion.pipelines import is_sdxl
-
-    return size_condition(height, width, device) if is_sdxl(pipe) else None
-
-
 def _part(tensor, part: slice):
     return None if tensor is None else tensor[part]
 

@@ -21,7 +21,6 @@ from conceptbench.diffusion.pipelines import load_pipeline, pipeline_family
 from conceptbench.diffusion.sources import BUILTIN_WORLD
 from conceptbench.methods import get_method, method_params
 from conceptbench.methods.job import train_concept
-from conceptbench.methods.training import _encode_prompts, _size_condition
 
 
 def _generate(pipe, prompt):
@@ -58,14 +57,21 @@ def test_another_family_is_refused_by_name(tmp_path):
 def test_training_conditions_the_unet_as_the_pipeline_does(tiny_xl_model):
     pipe = load_pipeline(tiny_xl_model)
     prompt = "a photo of dog in a forest"
-    hidden, pooled = _encode_prompts(pipe, [prompt], "cpu")
+    from types import SimpleNamespace
+
+    from conceptbench.diffusion.families import sdxl
+
+    # What the training loop asks of the family: the prompt's conditioning, and the objective's size numbers.
+    conditioning = sdxl.FAMILY.encode_prompts(pipe, [prompt], "cpu")
+    hidden, pooled = conditioning["hidden"], conditioning["pooled"]
+    objective = sdxl.FAMILY.objective(pipe, SimpleNamespace(snr_gamma=None, noise_offset=0.0), 32, 32, "cpu")
     expected_hidden, _, expected_pooled, _ = pipe.encode_prompt(prompt, device="cpu", num_images_per_prompt=1,
                                                                 do_classifier_free_guidance=False)
     torch.testing.assert_close(hidden, expected_hidden, rtol=0, atol=0)
     torch.testing.assert_close(pooled, expected_pooled, rtol=0, atol=0)
     expected_size = pipe._get_add_time_ids((32, 32), (0, 0), (32, 32), dtype=torch.float32,
                                            text_encoder_projection_dim=pipe.text_encoder_2.config.projection_dim)
-    torch.testing.assert_close(_size_condition(pipe, 32, 32, "cpu").float(), expected_size, rtol=0, atol=0)
+    torch.testing.assert_close(objective.time_ids.float(), expected_size, rtol=0, atol=0)
 
 
 def _stock_load(tiny_xl_model, out, method_type):
