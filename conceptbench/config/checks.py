@@ -37,15 +37,11 @@ def model_problems(config: dict, base_dir: Path) -> list[str]:
 
 def base_model_family(config: dict, base_dir: Path) -> tuple[object | None, list[str]]:
     """(the base model's family, or None where this machine's files cannot tell yet; problems): a pipeline of no
-    family, and a family the workflow does not run yet, are refused here with the reason."""
+    family is refused here by name."""
     try:
-        family = source_family(config["base_model"], base_dir)
+        return source_family(config["base_model"], base_dir), []
     except ValueError as exc:
         return None, [f"base_model: {exc}"]
-    if family is None or family.workflow_refusal is None:
-        return family, []
-    return family, [f"base_model: {config['base_model']} is a {family.title} model ({family.pipeline_class}), which "
-                    f"the workflow does not run yet: {family.workflow_refusal}"]
 
 
 def method_family_problems(family, entries: dict) -> list[str]:
@@ -67,15 +63,11 @@ def method_family_problems(family, entries: dict) -> list[str]:
 
 
 def sampler_problems(config: dict, family) -> list[str]:
-    """A generation.scheduler that does not fit the base model's family; where it is left out, the family's default
-    fills it in here (unless the family is not known yet: then the jobs take it from the loaded pipeline)."""
-    generation = config["generation"]
-    if family is None:
+    """A generation.scheduler that does not fit the base model's family (left out, it is the family's own)."""
+    name = config["generation"]["scheduler"]
+    if family is None or name is None:
         return []
-    if generation["scheduler"] is None:
-        generation["scheduler"] = family.default_sampler
-        return []
-    reason = family.sampler_refusal(generation["scheduler"])
+    reason = family.sampler_refusal(name)
     return [] if reason is None else [f"generation.scheduler: {reason}"]
 
 

@@ -60,8 +60,6 @@ class Family:
     load_options: dict = {}
     # Method type -> None where it applies, or why it does not (start-up refuses it with that reason).
     methods: dict[str, str | None] = {}
-    # None where the workflow runs this family end to end; else why it does not yet (start-up says so).
-    workflow_refusal: str | None = None
     # Settings this family adds to every method entry, with their defaults (method_params fills them in), and
     # their config schema. Empty for SD: its method entries keep the settings they always had.
     settings: dict = {}
