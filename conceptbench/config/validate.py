@@ -58,6 +58,10 @@ def validate_config(raw: dict, base_dir: str | Path = ".", warn=None) -> dict:
         except ValueError as exc:
             problems.append(f"methods.{name}: {exc}")
     problems += checks.method_extra_problems(methods)
+    # Left out, the sampler is the family's default; where the family is not known yet, the jobs take it from the
+    # loaded pipeline (diffusion/schedulers.use_scheduler).
+    if family is not None and config["generation"]["scheduler"] is None:
+        config["generation"]["scheduler"] = family.default_sampler
     problems += checks.sampler_problems(config, family)
     problems += checks.size_problems(config, family) + checks.prompt_problems(config)
     problems += checks.resource_problems(config)
