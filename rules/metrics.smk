@@ -11,6 +11,7 @@ rule metrics:
         code=code_of("metrics"),  # its script and the library code it imports
         extractors=PLAN.extractors,
         metrics=PLAN.metrics,
+        snapshot_metrics=PLAN.snapshot_metrics(),
         context_ids=lambda wc: PLAN.context_ids(wc.concept),
         eval_steps=lambda wc: [] if wc.method == REFERENCE_RUN else PLAN.eval_steps(wc.method),
         reference=lambda wc: wc.method == REFERENCE_RUN,

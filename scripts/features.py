@@ -5,14 +5,14 @@ from conceptbench.jobs import start_job  # first: it readies the process for the
 from pathlib import Path
 
 from conceptbench.diffusion.devices import pick_device
-from conceptbench.inputs.prompts import images_per_prompt, set_prompt_id
+from conceptbench.inputs.prompts import images_in_set
 from conceptbench.scoring.extractors import Extractor, load_image_set
 from conceptbench.scoring.feature_files import save_features
 
 log = start_job(snakemake)
 p = snakemake.params
 root = Path(snakemake.input.images)
-images = {key: load_image_set(root / sub, images_per_prompt(p.set_size, set_prompt_id(key)), made_by=root)
+images = {key: load_image_set(root / sub, images_in_set(p.set_size, key), made_by=root)
           for key, sub in p.sets.items()}
 text_outputs = list(snakemake.output.get("text") or [])  # features_baselines only, and only with a CLIP extractor
 for kind, out in zip(p.sources, snakemake.output.features):

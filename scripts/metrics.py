@@ -10,7 +10,8 @@ p, inp = snakemake.params, snakemake.input
 rows, scores = score_concept(
     concept=snakemake.wildcards.concept, method=snakemake.wildcards.method, extractors=p.extractors,
     metrics=p.metrics, context_ids=p.context_ids, target_files=inp.targets, baseline_files=inp.baselines,
-    text_files=inp.text, image_files=inp.get("images", []), eval_steps=p.eval_steps, oracle=p.oracle,
+    text_files=inp.text, image_files=inp.get("images", []), eval_steps=p.eval_steps, snapshot_metrics=p.snapshot_metrics,
+    oracle=p.oracle,
     reference=p.reference, set_size=p.set_size)
 write_tables(rows, scores, snakemake.output.table, snakemake.output.scores)
 log(f"{len(rows)} metric rows -> {snakemake.output.table}, {len(scores)} per-image scores -> {snakemake.output.scores}")

@@ -12,7 +12,14 @@ from conceptbench.diffusion.sources import source_problems
 from conceptbench.diffusion.tokenizers import TokenizerUnavailable, base_model_tokenizers
 from conceptbench.gpus import Devices, too_many_gpus
 from conceptbench.inputs.concepts import KINDS, Concept, ConceptError, check_concept_images
-from conceptbench.inputs.prompts import baseline_prompt, context_by_kind, context_templates, fill, prompt_ids
+from conceptbench.inputs.prompts import (
+    baseline_prompt,
+    context_by_kind,
+    context_templates,
+    fill,
+    images_per_prompt,
+    prompt_ids,
+)
 from conceptbench.scoring.registry import is_per_image
 
 _log = logging.getLogger(__name__)
@@ -86,7 +93,21 @@ def size_problems(config: dict, family=None) -> list[str]:
         problems.append(f"generation.num_images: {set_metrics} compare image sets and need at least "
                         f"{MIN_IMAGES_PER_SET} images per prompt, not {fewest}; "
                         "raise generation.num_images or remove these metrics")
-    return problems
+    return problems + snapshot_image_problems(config)
+
+
+def snapshot_image_problems(config: dict) -> list[str]:
+    """generation.snapshot_images may only ask for fewer images than num_images (the first seeds of each prompt's)."""
+    generation = config["generation"]
+    if generation["snapshot_images"] is None:
+        return []
+    more = [pid for pid in ("plain", "context")
+            if images_per_prompt(generation["snapshot_images"], pid) > images_per_prompt(generation["num_images"], pid)]
+    if not more:
+        return []
+    return [f"generation.snapshot_images: {generation['snapshot_images']} asks more images of the "
+            f"{' and '.join(more)} prompt(s) than generation.num_images ({generation['num_images']}); a snapshot's "
+            "images are the first seeds of the final images': lower snapshot_images or remove it"]
 
 
 def resource_problems(config: dict) -> list[str]:

@@ -22,10 +22,24 @@ def images_per_prompt(num_images: int | Mapping[str, int], prompt_id: str) -> in
     return num_images
 
 
+def is_snapshot_key(key: str) -> bool:
+    """Whether an image set's key is a snapshot's ("step50/<id>")."""
+    parts = key.split("/")
+    return len(parts) > 1 and re.fullmatch(r"step\d+", parts[0]) is not None
+
+
+def images_in_set(set_sizes: int | Mapping, key: str) -> int:
+    """How many images the set with this key holds. `set_sizes` is one generation.num_images form for every set,
+    or {"final": ..., "snapshots": ...}: the final images' counts and the snapshots' (generation.snapshot_images)."""
+    if isinstance(set_sizes, Mapping) and "final" in set_sizes:
+        set_sizes = set_sizes["snapshots" if is_snapshot_key(key) else "final"]
+    return images_per_prompt(set_sizes, set_prompt_id(key))
+
+
 def set_prompt_id(key: str) -> str:
     """The prompt id of an image set's key: "plain", "<id>", "step50/<id>" (a snapshot's), "<id>/a" (a baseline half)."""
     parts = key.split("/")
-    return parts[1] if len(parts) > 1 and re.fullmatch(r"step\d+", parts[0]) else parts[0]
+    return parts[1] if is_snapshot_key(key) else parts[0]
 
 
 def training_prompt(phrase: str) -> str:

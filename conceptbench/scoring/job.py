@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
-from conceptbench.inputs.prompts import images_per_prompt, set_prompt_id
+from conceptbench.inputs.prompts import images_in_set
 from conceptbench.runs import BASE_MODEL_METHOD, REFERENCE_METHOD, feature_key, snapshot_name
 from conceptbench.scoring.family import RunFeatures
 from conceptbench.scoring.feature_files import features_metadata, load_features
@@ -27,7 +27,7 @@ def _per_extractor(extractors: Sequence[str], paths: Sequence[str], set_size: in
         out[extractor] = load_features(path)
         if set_size is None:
             continue
-        expected = {key: images_per_prompt(set_size, set_prompt_id(key)) for key in out[extractor]}
+        expected = {key: images_in_set(set_size, key) for key in out[extractor]}
         wrong = sorted(key for key, rows in out[extractor].items() if len(rows) != expected[key])
         if wrong:
             found = ", ".join(f"{key}: {len(out[extractor][key])} rows, not {expected[key]}" for key in wrong)
@@ -54,15 +54,17 @@ def with_intervals(rows: list[dict], run: RunFeatures, reference: bool = False) 
 def score_concept(*, concept: str, method: str, extractors: Sequence[str], metrics: Sequence[str],
                   context_ids: Sequence[str], target_files: Sequence[str], baseline_files: Sequence[str],
                   text_files: Sequence[str], image_files: Sequence[str] = (), eval_steps: Sequence[int] = (),
-                  oracle: dict | None = None, reference: bool = False, set_size: int | None = None):
+                  snapshot_metrics: Sequence[str] | None = None, oracle: dict | None = None, reference: bool = False,
+                  set_size: int | Mapping | None = None):
     """(metric rows with intervals, per-image score rows) of one concept x run, or of its reference levels and the
     untrained base model (`reference`).
 
     A method's images are compared with the base model's seed half it does not share (registry.METHOD_BASELINE_HALF);
-    the final artifact comes first, then each snapshot as `<method>@step<N>`. The per-image scores are the final
-    artifact's only. The base model is scored like a method from its own images (the other half), so its prompt
+    the final artifact comes first, then each snapshot as `<method>@step<N>` on `snapshot_metrics` (default: all of
+    `metrics`). The per-image scores are the final artifact's only. The base model is scored like a method from its own images (the other half), so its prompt
     axis is the reference's and its image axis says how far the untrained model is from the photos. With
-    `set_size`, every generated set must have that many images (a set that lost one is not scored at another n).
+    `set_size` (inputs.prompts.images_in_set), every generated set must have that many images (a set that lost one
+    is not scored at another n).
     """
     extractors = list(extractors)
     targets = {e: f["targets"] for e, f in _per_extractor(extractors, target_files).items()}
@@ -88,7 +90,8 @@ def score_concept(*, concept: str, method: str, extractors: Sequence[str], metri
         plain = {e: f[feature_key("plain", step)] for e, f in images.items()}
         context = {e: {pid: f[feature_key(pid, step)] for pid in context_ids} for e, f in images.items()}
         run = method_run(plain, targets, context, half[METHOD_BASELINE_HALF], text, task)
-        rows += with_intervals(run_rows(concept, name, run, metrics), run)
+        scored = metrics if step is None or snapshot_metrics is None else snapshot_metrics
+        rows += with_intervals(run_rows(concept, name, run, scored), run)
         if step is None:  # the per-image scores are the final artifact's
             scores = per_image_scores(concept, name, plain, targets, context, half[METHOD_BASELINE_HALF], text,
                                       metrics, oracle=task)

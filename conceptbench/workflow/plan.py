@@ -22,7 +22,7 @@ from conceptbench.inputs.prompts import (
 )
 from conceptbench.methods import get_method
 from conceptbench.runs import REFERENCE_RUN, feature_key, run_name, snapshot_folder, snapshot_name, split_name
-from conceptbench.scoring.registry import ORACLE_METRICS, metric_axes
+from conceptbench.scoring.registry import ORACLE_METRICS, is_per_image, metric_axes
 from conceptbench.world.vocabulary import parse_prompt
 
 # Seeds of the second baseline half start this far above the first, so the two halves never share a seed.
@@ -191,14 +191,29 @@ class Plan:
         return {"steps": g["steps"], "guidance_scale": g["guidance_scale"], "scheduler": g["scheduler"],
                 "batch_size": g["batch_size"], "resolution": self.cfg["resolution"]}
 
-    def images_per_set(self) -> int | dict[str, int]:
-        """The images of every generated set (one per seed), as generation.num_images gives them (one count, or
-        {plain, context}): what the features and metrics jobs check they read (inputs.prompts.images_per_prompt)."""
-        return self.cfg["generation"]["num_images"]
+    def images_per_set(self) -> dict:
+        """The images of every generated set (one per seed): {"final": generation.num_images, "snapshots": the
+        snapshots' (generation.snapshot_images, else the same)}, each one count or {plain, context}. What the features
+        and metrics jobs check they read (inputs.prompts.images_in_set)."""
+        g = self.cfg["generation"]
+        return {"final": g["num_images"], "snapshots": self._snapshot_counts()}
 
-    def _seeds(self, pid: str, offset: int = 0) -> list[int]:
+    def _snapshot_counts(self) -> int | dict[str, int]:
+        g = self.cfg["generation"]
+        return g["num_images"] if g["snapshot_images"] is None else g["snapshot_images"]
+
+    def snapshot_metrics(self) -> list[str]:
+        """The metrics a snapshot is scored on: all of them, or with fewer images than the final artifact's
+        (generation.snapshot_images) the per-image ones only: FID's bias and KID's noise depend on the set's size, so
+        a snapshot's set metric would not compare with the final one on its trade-off path."""
+        if self.cfg["generation"]["snapshot_images"] is None:
+            return list(self.cfg["metrics"])
+        return [m for m in self.cfg["metrics"] if is_per_image(m)]
+
+    def _seeds(self, pid: str, offset: int = 0, counts: int | dict[str, int] | None = None) -> list[int]:
         first = self.cfg["generation"]["seed"] + offset
-        return list(range(first, first + images_per_prompt(self.cfg["generation"]["num_images"], pid)))
+        counts = self.cfg["generation"]["num_images"] if counts is None else counts
+        return list(range(first, first + images_per_prompt(counts, pid)))
 
     def context_ids(self, concept: str) -> list[str]:
         """The context prompts a concept is evaluated on: every one, or its kind's when they come per kind."""
@@ -217,9 +232,11 @@ class Plan:
         return list(self.methods[method]["eval_steps"])
 
     def snapshot_sets(self, concept: str, method: str) -> list[list]:
-        """[step, method_sets] for every snapshot, in step order: the same prompts and seeds as the final images,
-        made from the snapshot in the checkpoint's snapshot_folder(step) into the image set's snapshot_folder(step)."""
-        return [[step, self.method_sets(concept, method)] for step in self.eval_steps(method)]
+        """[step, method_sets] for every snapshot, in step order: the same prompts and seeds as the final images (the
+        first generation.snapshot_images of them where that is set), made from the snapshot in the checkpoint's
+        snapshot_folder(step) into the image set's snapshot_folder(step)."""
+        sets = self.method_sets(concept, method, self._snapshot_counts())
+        return [[step, sets] for step in self.eval_steps(method)]
 
     def image_feature_sets(self, concept: str, method: str) -> dict[str, str]:
         """Feature key -> image folder: "<prompt>" for the final images, "step<N>/<prompt>" for the snapshots'."""
@@ -246,10 +263,11 @@ class Plan:
         """The runs shown in the image grids: those of each entry's own seed (the grid shows one image each)."""
         return [run for run in self.methods if split_name(run)[1] is None]
 
-    def method_sets(self, concept: str, method: str) -> list[list]:
-        """[folder, prompt, seeds] per prompt; the seeds are the same for every method (paired comparison)."""
+    def method_sets(self, concept: str, method: str, counts: int | dict[str, int] | None = None) -> list[list]:
+        """[folder, prompt, seeds] per prompt (`counts` images each, else generation.num_images); the seeds are the
+        same for every method (paired comparison)."""
         phrase = self.concept_phrase(concept, method)
-        return [[pid, fill(template, phrase), self._seeds(pid)]
+        return [[pid, fill(template, phrase), self._seeds(pid, counts=counts)]
                 for pid, template in self.concept_prompts(concept).items()]
 
     def baseline_sets(self, cls: str) -> list[list]:
@@ -304,13 +322,20 @@ class Plan:
     def scatter_families(self) -> list[str]:
         return [family for family, axes in metric_axes().items() if all(a in self.cfg["metrics"] for a in axes)]
 
+    def tradeoff_families(self) -> list[str]:
+        """The trade-off plots: the scatter's planes whose two metrics the snapshots are scored on; none without
+        snapshots."""
+        if not self.has_snapshots():
+            return []
+        scored = self.snapshot_metrics()
+        return [family for family in self.scatter_families() if all(a in scored for a in metric_axes()[family])]
+
     def all_outputs(self) -> list[str]:
         outputs = [f"results/checkpoints/{c}/{m}" for c in self.concepts for m in self.methods]
         outputs += ["results/summary/metrics.csv", "results/summary/metrics.md"]
         outputs += [f"results/summary/similarity_{f}.{ext}" for f in self.scatter_families() for ext in ("png", "svg")]
         outputs += [f"results/summary/grids/{c}.png" for c in self.concepts]
-        if self.has_snapshots():
-            outputs += [f"results/summary/tradeoff_{f}.{ext}" for f in self.scatter_families() for ext in ("png", "svg")]
+        outputs += [f"results/summary/tradeoff_{f}.{ext}" for f in self.tradeoff_families() for ext in ("png", "svg")]
         if self.cfg["base_model"] == BUILTIN_WORLD:
             outputs += ["results/summary/world_quality.md"]
         return outputs
@@ -337,7 +362,7 @@ class Plan:
             "metrics": [{"concept": c, "method": m} for c in self.concepts for m in [*self.methods, REFERENCE_RUN]],
             "aggregate": [{}],
             "scatter": families,
-            "tradeoff": families if self.has_snapshots() else [],
+            "tradeoff": [{"family": f} for f in self.tradeoff_families()],
             "grid": concepts,
             "world_quality": [{}] if self.cfg["base_model"] == BUILTIN_WORLD else [],
             "all": [{}],

@@ -369,7 +369,8 @@ def test_killed_generation_leaves_no_half_written_set(reduced_run, pytestconfig)
 
 def test_plumbing_preset_runs(tmp_path):
     """config/plumbing.yaml (random builtin:tiny models, built by the workflow) on one concept and prompt, with the
-    methods the default lacks: pivotal tuning (with a snapshot) and Custom Diffusion (with its class images)."""
+    methods the default lacks: pivotal tuning (with a snapshot of fewer images: generation.snapshot_images) and
+    Custom Diffusion (with its class images)."""
     import yaml
 
     workdir = copy_workflow(tmp_path / "workflow")
@@ -382,6 +383,7 @@ def test_plumbing_preset_runs(tmp_path):
                              "checkpoint_every": 10},
     }
     preset["prompts"]["context"] = preset["prompts"]["context"][:1]
+    preset["generation"]["snapshot_images"] = 2
     shutil.rmtree(workdir / "data" / "demo" / "cyan_robot")
     (workdir / "plumbing.yaml").write_text(yaml.safe_dump(preset, sort_keys=False))
     run = snakemake(workdir, "--configfile", "plumbing.yaml").check()
@@ -395,3 +397,15 @@ def test_plumbing_preset_runs(tmp_path):
     checkpoints = workdir / "results" / "checkpoints" / "blue_dog"
     assert (checkpoints / "custom_diffusion" / "pytorch_custom_diffusion_weights.safetensors").is_file()
     assert (checkpoints / "pivotal_tuning" / "snapshots" / "step20" / "learned_embeds.safetensors").is_file()
+    # The snapshot's sets hold the first 2 seeds' images of the final 5, and are scored on the per-image metrics
+    # only: their FID and KID at another n would not compare with the final's, so only the CLIP trade-off is drawn.
+    images = workdir / "results" / "images" / "blue_dog" / "pivotal_tuning"
+    for prompt in (p.name for p in images.iterdir() if p.is_dir() and p.name != "snapshots"):
+        final = sorted(f.name for f in (images / prompt).iterdir())
+        assert len(final) == preset["generation"]["num_images"]
+        assert sorted(f.name for f in (images / "snapshots" / "step20" / prompt).iterdir()) == final[:2]
+    table = pd.read_csv(summary / "metrics.csv")
+    snapshot_metrics = set(table.loc[table["method"] == "pivotal_tuning@step20", "metric"])
+    assert snapshot_metrics == {m for m in preset["metrics"] if "fid" not in m and "kid" not in m}, snapshot_metrics
+    assert set(table.loc[table["method"] == "pivotal_tuning", "metric"]) == set(preset["metrics"])
+    assert (summary / "tradeoff_clip.png").is_file() and not list(summary.glob("tradeoff_[fk]id.*"))

@@ -49,3 +49,12 @@ def test_images_per_prompt_reads_one_count_or_plain_and_context():
     # Feature keys of final sets, snapshots and baseline halves all name their prompt.
     assert [set_prompt_id(k) for k in ("plain", "step25/plain", "plain/a", "a_photo_of_c/b", "step50/a_photo_of_c")] \
         == ["plain", "plain", "plain", "a_photo_of_c", "a_photo_of_c"]
+
+
+def test_images_in_set_reads_the_final_or_the_snapshot_counts_by_the_sets_key():
+    from conceptbench.inputs.prompts import images_in_set
+
+    sizes = {"final": {"plain": 25, "context": 5}, "snapshots": {"plain": 10, "context": 1}}
+    assert [images_in_set(sizes, k) for k in ("plain", "ctx", "plain/a", "ctx/b", "step75/plain", "step75/ctx")] \
+        == [25, 5, 25, 5, 10, 1]
+    assert images_in_set(3, "step75/plain") == images_in_set(3, "plain") == 3  # one form for every set

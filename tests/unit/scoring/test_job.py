@@ -10,7 +10,7 @@ import pytest
 
 from conceptbench.scoring.feature_files import save_features
 from conceptbench.scoring.job import ROW_COLUMNS, SCORE_COLUMNS, score_concept, write_tables
-from conceptbench.scoring.registry import family_of
+from conceptbench.scoring.registry import family_of, is_per_image
 from conceptbench.scoring.rows import concept_method_metrics, per_image_scores, reference_metrics
 from conceptbench.scoring.uncertainty import run_interval
 
@@ -150,3 +150,33 @@ def test_a_truncated_feature_file_is_named_with_the_fix(files):
     path.write_bytes(path.read_bytes()[:40])
     with pytest.raises(ValueError, match=f"{path}: cannot read this feature file .* delete it and re-run snakemake"):
         score_concept(method="lora", image_files=files["images"], **_common(files))
+
+
+def test_snapshots_with_fewer_images_are_checked_at_their_own_size_and_scored_on_the_per_image_metrics(tmp_path):
+    """generation.snapshot_images: the snapshot sets hold 2 images where the final ones hold 3. Each is checked at
+    its own size, and the snapshot is scored on `snapshot_metrics` only; a snapshot set of the final's size is a
+    stale one, named."""
+    rng = np.random.default_rng(5)
+    files = {"targets": [], "baselines": [], "images": [], "text": []}
+    for kind, d in {"clip": 6, "inception": 8}.items():
+        groups = {
+            "targets": {"targets": rng.normal(size=(4, d))},
+            "baselines": {f"{pid}/{h}": rng.normal(size=(3, d)) for pid in ["plain", *PROMPTS] for h in "ab"},
+            "images": {**{pid: rng.normal(size=(3, d)) for pid in ["plain", *PROMPTS]},
+                       **{f"step5/{pid}": rng.normal(size=(2, d)) for pid in ["plain", *PROMPTS]}},
+        }
+        for group, features in groups.items():
+            save_features(tmp_path / kind / f"{group}.safetensors", features, _extractor(kind))
+            files[group].append(str(tmp_path / kind / f"{group}.safetensors"))
+    save_features(tmp_path / "text.safetensors", {pid: rng.normal(size=(1, 6)) for pid in PROMPTS}, _extractor("clip"))
+    files["text"] = [str(tmp_path / "text.safetensors")]
+    per_image = [m for m in METRICS if is_per_image(m)]
+    assert per_image and len(per_image) < len(METRICS)
+    rows, _ = score_concept(method="lora", image_files=files["images"], eval_steps=[5], snapshot_metrics=per_image,
+                            set_size={"final": 3, "snapshots": 2}, **_common(files))
+    by_method = {m: [r["metric"] for r in rows if r["method"] == m] for m in ("lora", "lora@step5")}
+    assert by_method == {"lora": list(METRICS), "lora@step5": per_image}
+    assert all(r["n"] == 2 for r in rows if r["method"] == "lora@step5" and r["metric"] == "image_similarity_clip")
+    with pytest.raises(ValueError, match=r"images\.safetensors: image sets have other sizes .*step5/plain: 2 rows, "
+                                         r"not 3"):
+        score_concept(method="lora", image_files=files["images"], eval_steps=[5], set_size=3, **_common(files))

@@ -102,6 +102,28 @@ def test_eval_steps_add_snapshot_sets_feature_keys_and_tradeoff_plots():
     assert not any("tradeoff" in path for path in Plan(raw, REPO).all_outputs())
 
 
+def test_snapshot_images_take_the_first_seeds_and_leave_out_the_set_metrics_and_their_tradeoff_plots():
+    raw = yaml.safe_load((REPO / "config.yaml").read_text())
+    raw["generation"]["num_images"] = {"plain": 5, "context": 3}
+    raw["generation"]["snapshot_images"] = {"plain": 2, "context": 1}
+    plan = Plan(raw, REPO)
+    final = plan.method_sets("blue_dog", "lora")
+    (step, snapshot), = plan.snapshot_sets("blue_dog", "lora")
+    assert [step] == plan.eval_steps("lora") and [s[:2] for s in snapshot] == [s[:2] for s in final]  # same prompts
+    assert [s[2] for s in snapshot] == [s[2][:2] if s[0] == "plain" else s[2][:1] for s in final]  # first seeds
+    assert plan.images_per_set() == {"final": {"plain": 5, "context": 3}, "snapshots": {"plain": 2, "context": 1}}
+    assert plan.snapshot_metrics() == [m for m in raw["metrics"] if "fid" not in m and "kid" not in m]
+    assert plan.tradeoff_families() == ["clip"]
+    tradeoffs = sorted(p for p in plan.all_outputs() if "tradeoff" in p)
+    assert tradeoffs == ["results/summary/tradeoff_clip.png", "results/summary/tradeoff_clip.svg"]
+    assert plan.jobs()["tradeoff"] == [{"family": "clip"}]
+    # Without snapshot_images the snapshots are the final sets, on every metric.
+    raw["generation"].pop("snapshot_images")
+    plan = Plan(raw, REPO)
+    assert plan.snapshot_sets("blue_dog", "lora") == [[step, final]] and plan.snapshot_metrics() == raw["metrics"]
+    assert plan.tradeoff_families() == plan.scatter_families()
+
+
 def test_training_seeds_are_runs_of_their_own_with_the_same_generation_seeds():
     plan = _plan(seeds=[0, 1, 2])
     runs = [r for r in plan.methods if r.startswith("lora")]
