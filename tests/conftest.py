@@ -59,3 +59,10 @@ def tiny_klein_model(tmp_path_factory) -> Path:
     from conceptbench.diffusion.tiny import build_tiny_flux2_klein_pipeline
 
     return build_tiny_flux2_klein_pipeline(tmp_path_factory.mktemp("tiny_klein") / "model")
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen_model(tmp_path_factory) -> Path:
+    from conceptbench.diffusion.tiny import build_tiny_qwen_image_pipeline
+
+    return build_tiny_qwen_image_pipeline(tmp_path_factory.mktemp("tiny_qwen") / "model")

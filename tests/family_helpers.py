@@ -3,8 +3,16 @@ model of the family, the loop's view of a config, and a recorder of the transfor
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
+
+from workflow_helpers import KILL_RUNNER
 
 from conceptbench.methods import method_params
 from conceptbench.methods.job import train_concept
@@ -86,3 +94,47 @@ def load_saved_lora(out: Path, targets: list[str], pipeline_class, model, rank: 
     loaded = {name for name, module in tuned.transformer.named_modules() if hasattr(module, "lora_A")}
     assert loaded == adapted  # every trained module, none skipped by the loader
     return tuned
+
+
+def _run(spec: dict, hash_seed: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(KILL_RUNNER), json.dumps(spec)], capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "PYTHONHASHSEED": hash_seed})
+
+
+def _digests(out: Path) -> dict[str, str]:
+    """sha256 of every output file; metadata.json without the run's record (when, where, how long)."""
+    digests = {}
+    for path in sorted(p for p in out.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        if path.name == "metadata.json":
+            record = json.loads(data)
+            data = json.dumps({k: v for k, v in record.items()
+                               if k not in ("attempts", "wall_time_s", "peak_memory_mb")}, sort_keys=True).encode()
+        digests[path.relative_to(out).as_posix()] = hashlib.sha256(data).hexdigest()
+    return digests
+
+
+def assert_trainings_byte_identical_and_resumable(tmp_path: Path, model, targets, family, **overrides) -> None:
+    """A DreamBooth-LoRA training (8 steps, state every 3) run twice in processes with other string-hash seeds
+    writes byte-identical files (set order must not leak into them), and one killed with SIGKILL after step 5
+    resumes from its state of step 3 to the same files."""
+    params = lora_params(family, steps=8, checkpoint_every=3, prior_preservation=True, **overrides)
+
+    def spec(name):
+        return {"base_model": str(model), "targets_dir": str(targets), "class_images_dir": str(targets),
+                "concept_name": "blue_dog", "class_noun": "dog", "method_name": "lora", "params": params,
+                "out_dir": str(tmp_path / name / "out"), "state_dir": str(tmp_path / name / "state")}
+
+    for name, seed in (("first", "1"), ("second", "2")):
+        done = _run(spec(name), seed)
+        assert done.returncode == 0, done.stderr
+    first = _digests(tmp_path / "first" / "out")
+    assert "pytorch_lora_weights.safetensors" in first and "loss.csv" in first
+    assert _digests(tmp_path / "second" / "out") == first
+
+    killed = _run({**spec("resumed"), "signal": "SIGKILL", "at_step": 5}, "0")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    resumed = _run(spec("resumed"), "0")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming from saved state at step 3" in resumed.stdout + resumed.stderr
+    assert _digests(tmp_path / "resumed" / "out") == first

@@ -70,10 +70,12 @@ SDXL = Family("SDXL", 1024, "GPU", {
     "generate": Figure(0.245, None, "NVIDIA A100 80GB", "published", _FAST_DOC),
 })
 
-# No FLUX.1 or FLUX.2 [klein] figure yet, measured or published: their costs print as unknown.
+# No FLUX.1, FLUX.2 [klein] or Qwen-Image figure yet, measured or published: their costs print as unknown.
 FLUX1 = Family("FLUX.1", 512, "GPU", {})
 FLUX2_KLEIN = Family("FLUX.2 [klein]", 1024, "GPU", {})
-_BY_FAMILY = {"sd": SD1, "sdxl": SDXL, "flux1": FLUX1, "flux2_klein": FLUX2_KLEIN}  # conceptbench.diffusion.families' keys
+QWEN_IMAGE = Family("Qwen-Image", 1024, "GPU", {})
+# conceptbench.diffusion.families' keys
+_BY_FAMILY = {"sd": SD1, "sdxl": SDXL, "flux1": FLUX1, "flux2_klein": FLUX2_KLEIN, "qwen_image": QWEN_IMAGE}
 
 
 def family_of(base_model: str, base_dir: Path) -> Family | None:

@@ -25,9 +25,12 @@ def _generate(pipe, prompts: list[str], seeds: list[int], *, steps: int, guidanc
               output_type: str) -> list:
     """One pipeline call. Each image's noise comes from its own generator seeded with its seed, so its starting
     point does not depend on which others share its batch."""
+    from conceptbench.diffusion.families import family_of
+
     generators = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
-    return pipe(prompt=prompts, num_inference_steps=steps, guidance_scale=guidance_scale, height=resolution,
-                width=resolution, generator=generators, output_type=output_type).images
+    guidance = family_of(pipe).sampling_options(guidance_scale, len(prompts))
+    return pipe(prompt=prompts, num_inference_steps=steps, height=resolution, width=resolution, generator=generators,
+                output_type=output_type, **guidance).images
 
 
 def generate_batches(pipe, prompts: list[str], seeds: list[int], *, steps: int, guidance_scale: float,

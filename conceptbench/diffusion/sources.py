@@ -3,8 +3,9 @@
 Every model slot resolves here, the base model and the feature extractors alike:
 - `builtin:world`: the models pretrained on the conceptbench world, committed with the package
   (conceptbench/world/weights/, rebuilt by `python -m conceptbench.world_models build`);
-- `builtin:tiny` (and `builtin:tiny-xl`, `builtin:tiny-flux`, `builtin:tiny-flux2-klein` for the base model): tiny random models the workflow builds itself
-  (rules base_model and extractor_model), for plumbing tests;
+- `builtin:tiny` (and `builtin:tiny-xl`, `builtin:tiny-flux`, `builtin:tiny-flux2-klein`, `builtin:tiny-qwen-image`
+  for the base model): tiny random models the workflow builds itself (rules base_model and extractor_model), for
+  plumbing tests;
 - an existing local path: a diffusers / transformers folder, or for Inception a `.safetensors` file;
 - `pytorch-fid` for Inception: pytorch-fid's published FID weights, fetched on first use (scoring/fid_weights.py);
 - anything of the form `name` or `owner/name`: a hub id, fetched by `from_pretrained` on first use.
@@ -20,10 +21,12 @@ BUILTIN_TINY = "builtin:tiny"
 BUILTIN_TINY_XL = "builtin:tiny-xl"
 BUILTIN_TINY_FLUX = "builtin:tiny-flux"
 BUILTIN_TINY_FLUX2_KLEIN = "builtin:tiny-flux2-klein"
+BUILTIN_TINY_QWEN_IMAGE = "builtin:tiny-qwen-image"
 # The standard FID Inception weights, downloaded on first use (the name conceptbench.scoring.fid_weights answers to).
 PYTORCH_FID = "pytorch-fid"
 # Rule base_model writes them to results/base_model.
-BUILT_BY_THE_WORKFLOW = (BUILTIN_TINY, BUILTIN_TINY_XL, BUILTIN_TINY_FLUX, BUILTIN_TINY_FLUX2_KLEIN)
+BUILT_BY_THE_WORKFLOW = (BUILTIN_TINY, BUILTIN_TINY_XL, BUILTIN_TINY_FLUX, BUILTIN_TINY_FLUX2_KLEIN,
+                        BUILTIN_TINY_QWEN_IMAGE)
 # The builtin: names each model slot takes (the oracle exists only for the world).
 BUILTIN_MODELS = {"base_model": (BUILTIN_WORLD, *BUILT_BY_THE_WORKFLOW), "clip": (BUILTIN_WORLD, BUILTIN_TINY),
                   "inception": (BUILTIN_WORLD, BUILTIN_TINY), "dino": (BUILTIN_WORLD, BUILTIN_TINY),

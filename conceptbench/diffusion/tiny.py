@@ -1,6 +1,6 @@
 """The tiny random base models the workflow builds for plumbing tests: `builtin:tiny` (SD-1.x), `builtin:tiny-xl`
-(SDXL), `builtin:tiny-flux` (FLUX.1) and `builtin:tiny-flux2-klein` (FLUX.2 [klein]), from small configs and a fixed seed (CPU, seconds), saved with
-`save_pretrained`."""
+(SDXL), `builtin:tiny-flux` (FLUX.1), `builtin:tiny-flux2-klein` (FLUX.2 [klein]) and `builtin:tiny-qwen-image`
+(Qwen-Image), from small configs and a fixed seed (CPU, seconds), saved with `save_pretrained`."""
 
 from __future__ import annotations
 
@@ -9,8 +9,19 @@ from pathlib import Path
 import torch
 
 from conceptbench.diffusion.pipelines import NO_EXTRAS, sd1_scheduler
-from conceptbench.diffusion.sources import BUILTIN_TINY, BUILTIN_TINY_FLUX, BUILTIN_TINY_FLUX2_KLEIN, BUILTIN_TINY_XL
-from conceptbench.diffusion.tokenizers import write_tiny_qwen_tokenizer, write_tiny_t5_tokenizer, write_tiny_tokenizer
+from conceptbench.diffusion.sources import (
+    BUILTIN_TINY,
+    BUILTIN_TINY_FLUX,
+    BUILTIN_TINY_FLUX2_KLEIN,
+    BUILTIN_TINY_QWEN_IMAGE,
+    BUILTIN_TINY_XL,
+)
+from conceptbench.diffusion.tokenizers import (
+    QWEN_VISION_TOKENS,
+    write_tiny_qwen_tokenizer,
+    write_tiny_t5_tokenizer,
+    write_tiny_tokenizer,
+)
 
 
 def build_tiny_pipeline(out_dir: str | Path, seed: int = 0, resolution: int = 32) -> Path:
@@ -247,7 +258,87 @@ def build_tiny_flux2_klein_pipeline(out_dir: str | Path, seed: int = 0, resoluti
     return out_dir
 
 
+# Qwen-Image's per-channel latent statistics in miniature (its VAE config's latents_mean and latents_std have 16):
+# away from 0 and 1, so that a training that forgets them trains on other latents than the pipeline decodes.
+QWEN_LATENTS_MEAN = [0.12, -0.08, 0.2, -0.15]
+QWEN_LATENTS_STD = [2.2, 2.6, 3.0, 2.4]
+
+
+def build_tiny_qwen_image_pipeline(out_dir: str | Path, seed: int = 0, resolution: int = 32) -> Path:
+    """Build a tiny Qwen-Image pipeline with random weights from `seed` and save it with `save_pretrained`.
+
+    Qwen-Image's shape in miniature: a Qwen2.5-VL model (text hidden 16, 2 layers, a one-block vision tower it never
+    uses) conditions a transformer of one block (2 heads of 16, rotary axes 8+4+4) without a guidance embedding; its
+    video VAE (4 latent channels, 4x smaller latents, per-channel QWEN_LATENTS_MEAN/STD) encodes images as
+    one-frame videos, whose latents are packed 2x2 into the transformer's 16 input channels. The byte-level tokenizer
+    makes the system template longer than the 34 tokens the pipeline drops, so the conditioning keeps the rest of
+    the template, the same for every prompt. The scheduler is Qwen-Image's (dynamic exponential shifting, a
+    terminal sigma of 0.02).
+    """
+    from diffusers import (
+        AutoencoderKLQwenImage,
+        FlowMatchEulerDiscreteScheduler,
+        QwenImagePipeline,
+        QwenImageTransformer2DModel,
+    )
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2TokenizerFast
+
+    out_dir = Path(out_dir)
+    # The pipeline reads up to 1024 prompt tokens after the 34 it drops.
+    write_tiny_qwen_tokenizer(out_dir / "tokenizer", model_max_length=1024 + 34, vision_tokens=True)
+    tokenizer = Qwen2TokenizerFast.from_pretrained(out_dir / "tokenizer")
+    hidden, latent_channels = 16, 4
+
+    torch.manual_seed(seed)
+    transformer = QwenImageTransformer2DModel(
+        patch_size=2, in_channels=4 * latent_channels, out_channels=latent_channels, num_layers=1,
+        attention_head_dim=16, num_attention_heads=2, joint_attention_dim=hidden, guidance_embeds=False,
+        axes_dims_rope=(8, 4, 4),  # (frame, row, column): must add up to the head dimension
+    )
+    torch.manual_seed(seed + 1)
+    vae = AutoencoderKLQwenImage(
+        base_dim=24, z_dim=latent_channels, dim_mult=[1, 2, 4], num_res_blocks=1, temperal_downsample=[False, True],
+        latents_mean=QWEN_LATENTS_MEAN, latents_std=QWEN_LATENTS_STD,
+    )
+    _like_a_trained_qwen_vae(vae)
+    vision_ids = tokenizer.convert_tokens_to_ids(list(QWEN_VISION_TOKENS))
+    torch.manual_seed(seed + 2)
+    text_encoder = Qwen2_5_VLForConditionalGeneration(Qwen2_5_VLConfig(
+        text_config={"hidden_size": hidden, "intermediate_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+                     "num_key_value_heads": 2, "vocab_size": len(tokenizer), "rope_theta": 1e6,
+                     "rope_scaling": {"mrope_section": [1, 1, 2], "rope_type": "default", "type": "default"},
+                     "bos_token_id": None, "eos_token_id": tokenizer.eos_token_id,
+                     "pad_token_id": tokenizer.pad_token_id},
+        vision_config={"depth": 1, "hidden_size": hidden, "intermediate_size": 16, "num_heads": 2,
+                       "out_hidden_size": hidden},
+        hidden_size=hidden, vocab_size=len(tokenizer), bos_token_id=None, eos_token_id=tokenizer.eos_token_id,
+        vision_start_token_id=vision_ids[0], vision_end_token_id=vision_ids[1], image_token_id=vision_ids[2],
+        video_token_id=vision_ids[3],
+    )).eval()
+    scheduler = FlowMatchEulerDiscreteScheduler(shift=1.0, use_dynamic_shifting=True, base_shift=0.5, max_shift=0.9,
+                                                base_image_seq_len=256, max_image_seq_len=8192, shift_terminal=0.02,
+                                                time_shift_type="exponential")
+    pipe = QwenImagePipeline(scheduler=scheduler, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
+                             transformer=transformer)
+    pipe.save_pretrained(out_dir, safe_serialization=True)
+    return out_dir
+
+
+def _like_a_trained_qwen_vae(vae, gain: float = 32.0, log_variance: float = -14.0) -> None:
+    """_like_a_trained_vae for Qwen-Image's VAE, whose posterior's means and log-variances come from its 1x1x1
+    quant_conv: a narrow posterior, and latents that its latents_mean/std bring to about zero mean and unit
+    variance (a random encoder's come out near +-0.08 on photos: the gain, and latents_mean as the offset)."""
+    channels = vae.config.z_dim
+    conv = vae.quant_conv
+    with torch.no_grad():
+        conv.weight[:channels] *= gain
+        conv.bias[:channels] = torch.tensor(vae.config.latents_mean)
+        conv.weight[channels:] = 0.0
+        conv.bias[channels:] = log_variance
+
+
 def build_base_model(kind: str, out_dir: str | Path, seed: int = 0, resolution: int = 32) -> Path:
     builders = {BUILTIN_TINY: build_tiny_pipeline, BUILTIN_TINY_XL: build_tiny_xl_pipeline,
-                BUILTIN_TINY_FLUX: build_tiny_flux_pipeline, BUILTIN_TINY_FLUX2_KLEIN: build_tiny_flux2_klein_pipeline}
+                BUILTIN_TINY_FLUX: build_tiny_flux_pipeline, BUILTIN_TINY_FLUX2_KLEIN: build_tiny_flux2_klein_pipeline,
+                BUILTIN_TINY_QWEN_IMAGE: build_tiny_qwen_image_pipeline}
     return builders[kind](out_dir, seed=seed, resolution=resolution)

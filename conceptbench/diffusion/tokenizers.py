@@ -71,16 +71,21 @@ QWEN_CHAT_TEMPLATE = ("{% for message in messages %}<|im_start|>{{ message['role
                       "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
 
 
-def write_tiny_qwen_tokenizer(folder: Path, model_max_length: int = 512) -> None:
+# Qwen2.5-VL's vision tokens: its model looks for them in every prompt's ids, so they must be ids of their own.
+QWEN_VISION_TOKENS = ("<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>")
+
+
+def write_tiny_qwen_tokenizer(folder: Path, model_max_length: int = 512, vision_tokens: bool = False) -> None:
     """Write a byte-level Qwen2 tokenizer (the 256 byte symbols, no merges, Qwen's chat tokens and template) that
     Qwen2TokenizerFast.from_pretrained reads: FLUX.2 [klein]'s Qwen3 text encoder in miniature, which pads prompts
-    to 512 tokens (Flux2KleinPipeline's max_sequence_length)."""
+    to 512 tokens (Flux2KleinPipeline's max_sequence_length); with `vision_tokens`, Qwen-Image's Qwen2.5-VL's."""
     from transformers import Qwen2Tokenizer
 
     vocab = {symbol: index for index, symbol in enumerate(sorted(_byte_symbols()))}
     tokenizer = Qwen2Tokenizer(vocab=vocab, merges=[], unk_token=None, eos_token="<|im_end|>",
                                pad_token="<|endoftext|>", model_max_length=model_max_length)
-    tokenizer.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
+    specials = ["<|im_start|>", "<|im_end|>", *(QWEN_VISION_TOKENS if vision_tokens else ())]
+    tokenizer.add_special_tokens({"additional_special_tokens": specials})
     tokenizer.chat_template = QWEN_CHAT_TEMPLATE
     tokenizer.save_pretrained(str(folder))
 

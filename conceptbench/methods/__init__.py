@@ -167,4 +167,5 @@ def _family_hint(keys: list[str], family) -> str:
     if not owners:
         return ""
     on = f", not of {family.title} (the base model's family)" if family is not None else ""
-    return f" ({', '.join(k for k in keys if k in FAMILY_SETTINGS_SCHEMA)}: settings of {' and '.join(owners)}{on})"
+    listed = owners[0] if len(owners) == 1 else f"{', '.join(owners[:-1])} and {owners[-1]}"
+    return f" ({', '.join(k for k in keys if k in FAMILY_SETTINGS_SCHEMA)}: settings of {listed}{on})"

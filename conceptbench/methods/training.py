@@ -218,11 +218,11 @@ def _part(tensor, part: slice):
 
 
 @torch.no_grad()
-def _latent_moments(vae, pixels: torch.Tensor, device, batch: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+def _latent_moments(vae, pixels: torch.Tensor, device, family, batch: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and std of the VAE posterior per image, computed once; each step samples from them with our generator."""
     means, stds = [], []
     for start in range(0, len(pixels), batch):
-        dist = vae.encode(pixels[start:start + batch].to(device, vae.dtype)).latent_dist
+        dist = vae.encode(family.vae_input(pixels[start:start + batch].to(device, vae.dtype))).latent_dist
         means.append(dist.mean.float())
         stds.append(dist.std.float())
     return torch.cat(means), torch.cat(stds)
@@ -286,9 +286,9 @@ def run_training(pipe, setup: TrainingSetup, config: TrainingConfig, instance_im
 
     use_prior = class_images is not None and len(class_images) > 0 and setup.class_prompt is not None
     instance_pixels = images_to_tensor(instance_images)
-    inst_mean, inst_std = _latent_moments(vae, instance_pixels, device)
+    inst_mean, inst_std = _latent_moments(vae, instance_pixels, device, family)
     if use_prior:
-        class_mean, class_std = _latent_moments(vae, images_to_tensor(class_images), device)
+        class_mean, class_std = _latent_moments(vae, images_to_tensor(class_images), device, family)
     objective = family.objective(pipe, config, *instance_pixels.shape[-2:], device)
     text_trains = setup.train_text_encoder
     if not text_trains:
@@ -335,9 +335,7 @@ def run_training(pipe, setup: TrainingSetup, config: TrainingConfig, instance_im
                     prompts = [setup.instance_prompt] * bs + ([setup.class_prompt] * bs if use_prior else [])
                     conditioning = family.encode_prompts(pipe, prompts, device)
                 else:  # each prompt's conditioning once per sample: instance prompts, then class prompts
-                    fixed = [fixed_inst] + ([fixed_class] if use_prior else [])
-                    conditioning = {key: torch.cat([c[key].expand(bs, *c[key].shape[1:]) for c in fixed])
-                                    for key in fixed_inst}
+                    conditioning = family.batch_conditioning([fixed_inst] + ([fixed_class] if use_prior else []), bs)
                 pred = objective.predict(denoiser, noised, conditioning)
             pred, target, weighting = pred.float(), noised.target.float(), noised.weighting
             if use_prior:

@@ -1,5 +1,5 @@
-"""Model families: what differs between SD-1.x (`sd1`), SDXL (`sdxl`), FLUX.1 (`flux1`) and FLUX.2 [klein]
-(`flux2_klein`), one module each.
+"""Model families: what differs between SD-1.x (`sd1`), SDXL (`sdxl`), FLUX.1 (`flux1`), FLUX.2 [klein]
+(`flux2_klein`) and Qwen-Image (`qwen_image`), one module each.
 
 Each module's FAMILY (a `base.Family`) says its pipeline class, how prompts become conditioning, how latents become
 the model's input, the training objective, the model call and guidance, LoRA's default targets and which method
@@ -14,21 +14,23 @@ import json
 from pathlib import Path
 
 from conceptbench.diffusion import sources
-from conceptbench.diffusion.families import flux1, flux2_klein, sd1, sdxl
+from conceptbench.diffusion.families import flux1, flux2_klein, qwen_image, sd1, sdxl
 from conceptbench.diffusion.families.base import Family
 from conceptbench.diffusion.sources import pipeline_folder, resolve
 
-FAMILIES: dict[str, Family] = {family.pipeline_class: family
-                               for family in (sd1.FAMILY, sdxl.FAMILY, flux1.FAMILY, flux2_klein.FAMILY)}
+FAMILIES: dict[str, Family] = {
+    family.pipeline_class: family
+    for family in (sd1.FAMILY, sdxl.FAMILY, flux1.FAMILY, flux2_klein.FAMILY, qwen_image.FAMILY)}
 BUILTIN_FAMILIES = {sources.BUILTIN_WORLD: sd1.FAMILY, sources.BUILTIN_TINY: sd1.FAMILY,
                     sources.BUILTIN_TINY_XL: sdxl.FAMILY, sources.BUILTIN_TINY_FLUX: flux1.FAMILY,
-                    sources.BUILTIN_TINY_FLUX2_KLEIN: flux2_klein.FAMILY}
+                    sources.BUILTIN_TINY_FLUX2_KLEIN: flux2_klein.FAMILY,
+                    sources.BUILTIN_TINY_QWEN_IMAGE: qwen_image.FAMILY}
 # The presets' hub models, whose family start-up knows before they are downloaded (a method entry's defaults and
 # the sampler depend on it, so a run's plan must not change when the model arrives in the cache).
 HUB_FAMILIES = {"stable-diffusion-v1-5/stable-diffusion-v1-5": sd1.FAMILY, "runwayml/stable-diffusion-v1-5": sd1.FAMILY,
                 "CompVis/stable-diffusion-v1-4": sd1.FAMILY, "stabilityai/stable-diffusion-xl-base-1.0": sdxl.FAMILY,
                 "black-forest-labs/FLUX.1-dev": flux1.FAMILY,
-                "black-forest-labs/FLUX.2-klein-base-4B": flux2_klein.FAMILY}
+                "black-forest-labs/FLUX.2-klein-base-4B": flux2_klein.FAMILY, "Qwen/Qwen-Image": qwen_image.FAMILY}
 # Every family's own method settings (flow matching's weighting_scheme, ...) and their config schema.
 FAMILY_SETTINGS_SCHEMA = {key: fragment for family in FAMILIES.values()
                           for key, fragment in family.settings_schema.items()}
@@ -44,7 +46,10 @@ def family_named(class_name: str | None, model) -> Family:
 
 
 def family_of(pipe) -> Family:
-    """The family of a loaded pipeline."""
+    """The family of a loaded pipeline (of a subclass of a family's pipeline too)."""
+    for cls in type(pipe).__mro__:
+        if cls.__name__ in FAMILIES:
+            return FAMILIES[cls.__name__]
     return family_named(type(pipe).__name__, type(pipe).__name__)
 
 

@@ -1,6 +1,7 @@
 """What every model family answers, and what the shared training loop asks of it.
 
-A `Family` (one per module of this package) is the whole difference between SD-1.x, SDXL and FLUX.1 as far as
+A `Family` (one per module of this package) is the whole difference between SD-1.x, SDXL, FLUX.1, FLUX.2 [klein]
+and Qwen-Image as far as
 conceptbench is concerned; the training loop, the methods and the start-up checks ask it instead of testing the
 pipeline's class. An `Objective` is one training run's view of the family's loss: how VAE latents become the
 model's input, how a noisy input and its target are drawn, how the denoiser is called.
@@ -125,6 +126,22 @@ class Family:
     def method_defaults(self, method_type: str) -> dict:
         """Family-specific defaults of a method entry's settings (beyond `settings`; e.g. LoRA's targets)."""
         return dict(self.settings)
+
+    def vae_input(self, pixels):
+        """A batch of images (B, 3, H, W) as the family's VAE encodes them."""
+        return pixels
+
+    def batch_conditioning(self, conditionings: list[dict], each: int) -> dict:
+        """One training batch's conditioning: each of `conditionings` (encode_prompts of one prompt: the instance
+        prompt, then the class prompt) `each` times, in that order."""
+        import torch
+
+        return {key: torch.cat([c[key].expand(each, *c[key].shape[1:]) for c in conditionings])
+                for key in conditionings[0]}
+
+    def sampling_options(self, guidance_scale: float, count: int) -> dict:
+        """The pipeline call's guidance arguments for `count` prompts at generation.guidance_scale."""
+        return {"guidance_scale": guidance_scale}
 
     def encode_prompts(self, pipe, prompts: list[str], device) -> dict:
         """Prompts -> the denoiser's text conditioning, each tensor with the prompts along its first dimension, equal

@@ -414,17 +414,17 @@ def test_a_flow_matching_setting_on_an_sd_model_is_refused(tmp_path):
     raw["base_model"] = "builtin:tiny"
     raw["methods"]["lora"]["weighting_scheme"] = "logit_normal"
     assert_names(message_of(tmp_path, raw), "methods.lora", "no setting(s) ['weighting_scheme']",
-                 "settings of FLUX.1 and FLUX.2 [klein], not of SD-1.x (the base model's family)")
+                 "settings of FLUX.1, FLUX.2 [klein] and Qwen-Image, not of SD-1.x (the base model's family)")
 
 
 def test_a_pipeline_of_no_family_is_refused_by_name(tmp_path):
-    folder = tmp_path / "qwen"
+    folder = tmp_path / "sd3"
     folder.mkdir()
-    (folder / "model_index.json").write_text('{"_class_name": "QwenImagePipeline"}')
+    (folder / "model_index.json").write_text('{"_class_name": "StableDiffusion3Pipeline"}')
     raw = base_config(tmp_path)
     raw["base_model"] = str(folder)
-    assert_names(message_of(tmp_path, raw), "base_model:", "is a QwenImagePipeline; conceptbench runs Flux2KleinPipeline, FluxPipeline, "
-                 "StableDiffusionPipeline and StableDiffusionXLPipeline models")
+    assert_names(message_of(tmp_path, raw), "base_model:", "is a StableDiffusion3Pipeline; conceptbench runs Flux2KleinPipeline, "
+                 "FluxPipeline, QwenImagePipeline, StableDiffusionPipeline and StableDiffusionXLPipeline models")
 
 
 # ---- concept folders and photos ---------------------------------------------------------------------------------

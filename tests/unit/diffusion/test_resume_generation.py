@@ -1,6 +1,7 @@
 """A generation job killed mid-way resumes: the images it wrote stay as they are, only the missing ones are made, and
 the set comes out bitwise the set of an uninterrupted run. Its log shows images done, the rate and the time left."""
 
+import copy
 import os
 import re
 from pathlib import Path
@@ -36,22 +37,27 @@ class Job:
     is killed when it starts pipeline call number `kill_at`."""
 
     def __init__(self, pipe, kill_at=None):
-        self.pipe, self.kill_at = pipe, kill_at
+        self.kill_at = kill_at
         self.calls, self.computed, self.loaded, self.lines = 0, 0, [], []
+        job = self
+
+        class Counting(type(pipe)):  # still the stock pipeline's family (families.family_of)
+            def __call__(self, prompt, **kwargs):
+                job.calls += 1
+                if job.calls == job.kill_at:
+                    raise Killed(f"killed at call {job.calls}")
+                job.computed += len(prompt)
+                return super().__call__(prompt=prompt, **kwargs)
+
+        self.pipe = copy.copy(pipe)
+        self.pipe.__class__ = Counting
 
     def loader(self, name):
         def load():
             self.loaded.append(name)
-            return self
+            return self.pipe
 
         return load
-
-    def __call__(self, prompt, **kwargs):
-        self.calls += 1
-        if self.calls == self.kill_at:
-            raise Killed(f"killed at call {self.calls}")
-        self.computed += len(prompt)
-        return self.pipe(prompt=prompt, **kwargs)
 
     def run(self, out, key="key-1"):
         parts = [(self.loader("final"), FINAL_SETS, ""), (self.loader("snapshot"), SNAPSHOT_SETS, SNAPSHOT)]

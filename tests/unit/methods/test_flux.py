@@ -3,20 +3,15 @@ against what FluxPipeline gives it, flow matching's timestep sampling and target
 prior) trained, saved with its adapter metadata, loaded into a fresh stock FluxPipeline with the documented call,
 output changed, a killed training resumed bitwise, two trainings byte-identical, and the refusals."""
 
-import hashlib
 import json
-import os
-import signal
-import subprocess
-import sys
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from family_helpers import (
     assert_refused_before_training,
+    assert_trainings_byte_identical_and_resumable,
     load_saved_lora,
     loop_config,
     lora_params,
@@ -24,7 +19,6 @@ from family_helpers import (
     transformer_calls,
 )
 from safetensors.torch import load_file
-from workflow_helpers import KILL_RUNNER as RUNNER
 
 from conceptbench.diffusion.families import flux1
 from conceptbench.diffusion.families.base import Noised
@@ -170,48 +164,9 @@ def test_lora_trains_flux_clip_text_encoder_too(tmp_path, tiny_flux_model, dog_t
 # ---- determinism: two processes, a killed one resumed -----------------------------------------------------------
 
 
-def _run(spec, hash_seed: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(RUNNER), json.dumps(spec)], capture_output=True, text=True,
-                          timeout=600, env={**os.environ, "PYTHONHASHSEED": hash_seed})
-
-
-def _digests(out: Path) -> dict[str, str]:
-    """sha256 of every output file; metadata.json without the run's record (when, where, how long)."""
-    digests = {}
-    for path in sorted(p for p in out.rglob("*") if p.is_file()):
-        data = path.read_bytes()
-        if path.name == "metadata.json":
-            record = json.loads(data)
-            data = json.dumps({k: v for k, v in record.items()
-                               if k not in ("attempts", "wall_time_s", "peak_memory_mb")}, sort_keys=True).encode()
-        digests[path.relative_to(out).as_posix()] = hashlib.sha256(data).hexdigest()
-    return digests
-
-
 def test_flux_trainings_are_byte_identical_and_a_killed_one_resumes_to_them(tmp_path, tiny_flux_model, dog_targets):
-    params = _params(steps=8, checkpoint_every=3, prior_preservation=True, weighting_scheme="logit_normal")
-
-    def spec(name):
-        return {"base_model": str(tiny_flux_model), "targets_dir": str(dog_targets),
-                "class_images_dir": str(dog_targets), "concept_name": "blue_dog", "class_noun": "dog",
-                "method_name": "lora", "params": params, "out_dir": str(tmp_path / name / "out"),
-                "state_dir": str(tmp_path / name / "state")}
-
-    # Two uninterrupted trainings in processes with other string-hash seeds (set order must not leak into files).
-    for name, seed in (("first", "1"), ("second", "2")):
-        done = _run(spec(name), seed)
-        assert done.returncode == 0, done.stderr
-    first = _digests(tmp_path / "first" / "out")
-    assert LORA in first and "loss.csv" in first
-    assert _digests(tmp_path / "second" / "out") == first
-
-    # SIGKILL after step 5 leaves the state of step 3; the re-run resumes there and ends with the same files.
-    killed = _run({**spec("resumed"), "signal": "SIGKILL", "at_step": 5}, "0")
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
-    resumed = _run(spec("resumed"), "0")
-    assert resumed.returncode == 0, resumed.stderr
-    assert "resuming from saved state at step 3" in resumed.stdout + resumed.stderr
-    assert _digests(tmp_path / "resumed" / "out") == first
+    assert_trainings_byte_identical_and_resumable(tmp_path, tiny_flux_model, dog_targets, flux1.FAMILY,
+                                                  weighting_scheme="logit_normal")
 
 
 # ---- refusals ---------------------------------------------------------------------------------------------------
@@ -237,7 +192,7 @@ def test_flow_matching_settings_are_refused_on_sd(tiny_model):
     from conceptbench.diffusion.families import sd1
 
     with pytest.raises(ValueError, match=r"no setting\(s\) \['weighting_scheme'\] \(weighting_scheme: settings of "
-                                         r"FLUX.1 and FLUX.2 \[klein\], not of SD-1.x"):
+                                         r"FLUX.1, FLUX.2 \[klein\] and Qwen-Image, not of SD-1.x"):
         method_params({"type": "lora", "weighting_scheme": "cosmap"}, sd1.FAMILY)
     assert method_params({"type": "lora"}, sd1.FAMILY) == method_params({"type": "lora"})  # SD's params unchanged
 

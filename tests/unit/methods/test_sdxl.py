@@ -48,9 +48,10 @@ def test_the_family_comes_from_the_model(tiny_xl_model, tiny_model):
 
 
 def test_another_family_is_refused_by_name(tmp_path):
-    (tmp_path / "model_index.json").write_text(json.dumps({"_class_name": "QwenImagePipeline"}))
-    with pytest.raises(ValueError, match="is a QwenImagePipeline; conceptbench runs Flux2KleinPipeline, FluxPipeline, "
-                                         "StableDiffusionPipeline and StableDiffusionXLPipeline models"):
+    (tmp_path / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusion3Pipeline"}))
+    with pytest.raises(ValueError, match="is a StableDiffusion3Pipeline; conceptbench runs Flux2KleinPipeline, "
+                                         "FluxPipeline, QwenImagePipeline, StableDiffusionPipeline and "
+                                         "StableDiffusionXLPipeline models"):
         load_pipeline(tmp_path)
 
 
