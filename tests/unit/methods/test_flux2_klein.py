@@ -8,7 +8,14 @@ import json
 import numpy as np
 import pytest
 import torch
-from family_helpers import assert_refused_before_training, load_saved_lora, loop_config, train_lora, transformer_calls
+from family_helpers import (
+    assert_refused_before_training,
+    assert_trainings_byte_identical_and_resumable,
+    load_saved_lora,
+    loop_config,
+    train_lora,
+    transformer_calls,
+)
 
 from conceptbench.diffusion.families import flux2_klein
 from conceptbench.diffusion.families.base import Noised
@@ -95,6 +102,10 @@ def test_lora_trains_on_klein_and_loads_into_a_fresh_stock_pipeline(tmp_path, ti
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["hyperparameters"]["weighting_scheme"] == "none"
     assert meta["num_class_images"] == (len(list(dog_targets.iterdir())) if prior else 0)
+
+
+def test_klein_trainings_are_byte_identical_and_a_killed_one_resumes_to_them(tmp_path, tiny_klein_model, dog_targets):
+    assert_trainings_byte_identical_and_resumable(tmp_path, tiny_klein_model, dog_targets, FAMILY)
 
 
 @pytest.mark.parametrize("method_type", ["textual_inversion", "pivotal_tuning", "dreambooth", "custom_diffusion"])
