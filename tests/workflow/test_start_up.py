@@ -118,6 +118,23 @@ def test_a_preset_stands_alone(tmp_path):
     assert plan.wildcard_values("method") == set(preset("plumbing")["methods"]) | {"_reference"}
 
 
+@pytest.mark.workflow
+@pytest.mark.parametrize("name", ["flux", "flux2_klein", "qwen_image"])
+def test_a_transformer_family_preset_plans_before_its_model_is_downloaded(tmp_path, name):
+    """`snakemake -n --configfile config/<preset>.yaml` on a machine without the model: its family is known from
+    the preset's hub id (families.HUB_FAMILIES), so every job is planned, with the family's own sampler, and nothing
+    is built or downloaded."""
+    workdir = copy_workflow(tmp_path / "run")
+    (workdir / "my_concepts").symlink_to(workdir / "data" / "demo", target_is_directory=True)
+    plan = dry_run(workdir, "--configfile", f"config/{name}.yaml")
+    methods = set(preset(name)["methods"])
+    assert plan.wildcard_values("method") == methods | {"_reference"}
+    assert plan.counts["train"] == plan.counts["generate"] == 2 * len(methods)  # the demo's two concepts
+    assert "base_model" not in plan.counts and not (workdir / "results").exists()
+    assert {job.get("resources") for job in plan.jobs if job.rule == "train"} and all(
+        "gpu=1" in job.get("resources") for job in plan.jobs if job.rule == "train")
+
+
 @needs_dreambench
 def test_dreambench_preset_plans_the_papers_protocol(tmp_path):
     """30 subjects x 25 prompts (their kind's) x 4 images per method, scored over those 25 prompts' images."""

@@ -200,7 +200,24 @@ def test_flux2_klein_preset_runs_diffusers_klein_lora_recipe_on_the_base_model(t
     assert (g["steps"], g["scheduler"], g["guidance_scale"]) == (50, "flow_match_euler", 4.0)
 
 
-@pytest.mark.parametrize("name", ["sd15", "sdxl", "dreambench", "flux", "flux2_klein"])
+def test_qwen_image_preset_runs_diffusers_qwen_image_lora_recipe(tmp_path):
+    from conceptbench.diffusion.families import qwen_image
+
+    (tmp_path / "my_concepts").symlink_to(DEMO, target_is_directory=True)
+    cfg = load_config_file(REPO / "config" / "qwen_image.yaml",
+                           base_dir=with_local_models(tmp_path, preset("qwen_image")))
+    assert (cfg["base_model"], cfg["resolution"]) == ("Qwen/Qwen-Image", 1024)
+    for name in ("lora", "dreambooth_lora"):
+        entry = cfg["_methods"][name]
+        assert (entry["rank"], entry["learning_rate"], entry["lr_warmup_steps"], entry["steps"], entry["batch_size"],
+                entry["mixed_precision"], entry["gradient_checkpointing"]) == (4, 2e-4, 0, 500, 1, "bf16", True)
+        assert entry["target_modules"] == qwen_image.LORA_TARGETS and entry["weighting_scheme"] == "none"
+    assert cfg["_methods"]["dreambooth_lora"]["prior_preservation"]
+    g = cfg["generation"]
+    assert (g["steps"], g["scheduler"], g["guidance_scale"]) == (50, "flow_match_euler", 4.0)
+
+
+@pytest.mark.parametrize("name", ["sd15", "sdxl", "dreambench", "flux", "flux2_klein", "qwen_image"])
 def test_the_real_presets_fetch_the_fid_inception_weights_themselves(name):
     from conceptbench.diffusion.sources import source_problems
 
