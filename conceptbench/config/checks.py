@@ -93,7 +93,7 @@ def size_problems(config: dict, family=None) -> list[str]:
         problems.append(f"generation.num_images: {set_metrics} compare image sets and need at least "
                         f"{MIN_IMAGES_PER_SET} images per prompt, not {fewest}; "
                         "raise generation.num_images or remove these metrics")
-    return problems + snapshot_image_problems(config)
+    return problems
 
 
 def snapshot_image_problems(config: dict) -> list[str]:

@@ -8,7 +8,8 @@ DEFAULTS = {
     "seed": 0,
     "concepts": {},
     "prior": {"num_images": 200, "steps": 50, "guidance_scale": 7.5, "seed": 100000},
-    "generation": {"num_images": 5, "snapshot_images": None, "steps": 50, "guidance_scale": 7.5, "scheduler": None, "seed": 0,
+    "generation": {"num_images": 5, "snapshot_images": None, "steps": 50, "guidance_scale": 7.5, "scheduler": None,
+                   "seed": 0,
                    "batch_size": 5, "baseline_phrase": "class"},
     "prompts": {
         "image": "a photo of {c}",

@@ -63,7 +63,8 @@ def validate_config(raw: dict, base_dir: str | Path = ".", warn=None) -> dict:
     if family is not None and config["generation"]["scheduler"] is None:
         config["generation"]["scheduler"] = family.default_sampler
     problems += checks.sampler_problems(config, family)
-    problems += checks.size_problems(config, family) + checks.prompt_problems(config)
+    problems += checks.size_problems(config, family) + checks.snapshot_image_problems(config)
+    problems += checks.prompt_problems(config)
     problems += checks.resource_problems(config)
     problems += checks.model_problems(config, base_dir)
     concepts, concept_errors = resolve_concepts(config, base_dir)

@@ -140,13 +140,19 @@ def _like_a_trained_vae(vae, gain: float = 8.0, log_variance: float = -14.0) -> 
     encoder's come out near 0 +- 0.33 on photos, so `gain` 8 and the shift as offset: ~ -0.1 +- 0.96 after
     normalising, on the demo photos). The encoder's last convolution gives the posterior's means, then its
     log-variances."""
-    channels = vae.config.latent_channels
-    conv = vae.encoder.conv_out
+    channels, conv = vae.config.latent_channels, vae.encoder.conv_out
+    _narrow_posterior(conv, channels, gain, conv.bias[:channels] * gain + vae.config.shift_factor, log_variance)
+
+
+def _narrow_posterior(conv, channels: int, gain: float, mean_bias, log_variance: float) -> None:
+    """Scale the mean half of the convolution that makes a VAE posterior (its first `channels` outputs) by `gain`
+    with `mean_bias` as its bias, and make the log-variance half the constant `log_variance` (-14: std ~ 0.001)."""
     with torch.no_grad():
+        mean_bias = torch.as_tensor(mean_bias, dtype=conv.bias.dtype).clone()
         conv.weight[:channels] *= gain
-        conv.bias[:channels] = conv.bias[:channels] * gain + vae.config.shift_factor
+        conv.bias[:channels] = mean_bias
         conv.weight[channels:] = 0.0
-        conv.bias[channels:] = log_variance  # std exp(-7) ~ 0.001
+        conv.bias[channels:] = log_variance
 
 
 def build_tiny_flux_pipeline(out_dir: str | Path, seed: int = 0, resolution: int = 32) -> Path:
@@ -328,13 +334,7 @@ def _like_a_trained_qwen_vae(vae, gain: float = 32.0, log_variance: float = -14.
     """_like_a_trained_vae for Qwen-Image's VAE, whose posterior's means and log-variances come from its 1x1x1
     quant_conv: a narrow posterior, and latents that its latents_mean/std bring to about zero mean and unit
     variance (a random encoder's come out near +-0.08 on photos: the gain, and latents_mean as the offset)."""
-    channels = vae.config.z_dim
-    conv = vae.quant_conv
-    with torch.no_grad():
-        conv.weight[:channels] *= gain
-        conv.bias[:channels] = torch.tensor(vae.config.latents_mean)
-        conv.weight[channels:] = 0.0
-        conv.bias[channels:] = log_variance
+    _narrow_posterior(vae.quant_conv, vae.config.z_dim, gain, vae.config.latents_mean, log_variance)
 
 
 def build_base_model(kind: str, out_dir: str | Path, seed: int = 0, resolution: int = 32) -> Path:

@@ -61,8 +61,9 @@ def score_concept(*, concept: str, method: str, extractors: Sequence[str], metri
 
     A method's images are compared with the base model's seed half it does not share (registry.METHOD_BASELINE_HALF);
     the final artifact comes first, then each snapshot as `<method>@step<N>` on `snapshot_metrics` (default: all of
-    `metrics`). The per-image scores are the final artifact's only. The base model is scored like a method from its own images (the other half), so its prompt
-    axis is the reference's and its image axis says how far the untrained model is from the photos. With
+    `metrics`). The per-image scores are the final artifact's only. The base model is scored like a method from its
+    own images (the other half), so its prompt axis is the reference's and its image axis says how far the untrained
+    model is from the photos. With
     `set_size` (inputs.prompts.images_in_set), every generated set must have that many images (a set that lost one
     is not scored at another n).
     """

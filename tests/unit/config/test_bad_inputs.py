@@ -423,8 +423,9 @@ def test_a_pipeline_of_no_family_is_refused_by_name(tmp_path):
     (folder / "model_index.json").write_text('{"_class_name": "StableDiffusion3Pipeline"}')
     raw = base_config(tmp_path)
     raw["base_model"] = str(folder)
-    assert_names(message_of(tmp_path, raw), "base_model:", "is a StableDiffusion3Pipeline; conceptbench runs Flux2KleinPipeline, "
-                 "FluxPipeline, QwenImagePipeline, StableDiffusionPipeline and StableDiffusionXLPipeline models")
+    assert_names(message_of(tmp_path, raw), "base_model:",
+                 "is a StableDiffusion3Pipeline; conceptbench runs Flux2KleinPipeline, FluxPipeline, "
+                 "QwenImagePipeline, StableDiffusionPipeline and StableDiffusionXLPipeline models")
 
 
 # ---- concept folders and photos ---------------------------------------------------------------------------------
