@@ -114,22 +114,27 @@ def _digests(out: Path) -> dict[str, str]:
     return digests
 
 
-def assert_trainings_byte_identical_and_resumable(tmp_path: Path, model, targets, family, **overrides) -> None:
-    """A DreamBooth-LoRA training (8 steps, state every 3) run twice in processes with other string-hash seeds
-    writes byte-identical files (set order must not leak into them), and one killed with SIGKILL after step 5
-    resumes from its state of step 3 to the same files."""
-    params = lora_params(family, steps=8, checkpoint_every=3, prior_preservation=True, **overrides)
+def assert_trainings_byte_identical_and_resumable(tmp_path: Path, model, targets, family, method_type="lora",
+                                                  artifact="pytorch_lora_weights.safetensors", **overrides) -> None:
+    """A training (8 steps, state every 3; LoRA with class prior unless `method_type` says otherwise) run twice in
+    processes with other string-hash seeds writes byte-identical files (set order must not leak into them), and one
+    killed with SIGKILL after step 5 resumes from its state of step 3 to the same files."""
+    if method_type == "lora":
+        params = lora_params(family, steps=8, checkpoint_every=3, prior_preservation=True, **overrides)
+    else:
+        params = method_params({"type": method_type, "steps": 8, "learning_rate": 1e-2, "checkpoint_every": 3,
+                                **overrides}, family)
 
     def spec(name):
         return {"base_model": str(model), "targets_dir": str(targets), "class_images_dir": str(targets),
-                "concept_name": "blue_dog", "class_noun": "dog", "method_name": "lora", "params": params,
+                "concept_name": "blue_dog", "class_noun": "dog", "method_name": method_type, "params": params,
                 "out_dir": str(tmp_path / name / "out"), "state_dir": str(tmp_path / name / "state")}
 
     for name, seed in (("first", "1"), ("second", "2")):
         done = _run(spec(name), seed)
         assert done.returncode == 0, done.stderr
     first = _digests(tmp_path / "first" / "out")
-    assert "pytorch_lora_weights.safetensors" in first and "loss.csv" in first
+    assert artifact in first and "loss.csv" in first
     assert _digests(tmp_path / "second" / "out") == first
 
     killed = _run({**spec("resumed"), "signal": "SIGKILL", "at_step": 5}, "0")

@@ -65,6 +65,9 @@ class Family:
     # their config schema. Empty for SD: its method entries keep the settings they always had.
     settings: dict = {}
     settings_schema: dict = {}
+    # The keys of a Textual Inversion file's embeddings, one per text encoder in text_encoders' order (the layout
+    # of diffusers' trainers for the family); None: one text encoder, its embedding under the token itself.
+    embedding_keys: tuple[str, ...] | None = None
     # Whether its pipeline's load_lora_weights adapts a text encoder (LoRA's train_text_encoder is refused if not).
     text_encoder_lora: bool = True
     # The names of the LOSS_OPTIONS its objective takes.
