@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -94,6 +95,23 @@ def load_saved_lora(out: Path, targets: list[str], pipeline_class, model, rank: 
     loaded = {name for name, module in tuned.transformer.named_modules() if hasattr(module, "lora_A")}
     assert loaded == adapted  # every trained module, none skipped by the loader
     return tuned
+
+
+def assert_text_encoder_lora_refused(tmp_path: Path, model, targets, family) -> None:
+    """A family whose pipeline's load_lora_weights adapts the transformer only refuses a text-encoder LoRA (it would
+    be lost) at start-up and before training, by name."""
+    import pytest
+
+    from conceptbench.config.checks import method_family_problems
+
+    entry = {"type": "lora", "train_text_encoder": True}
+    assert method_family_problems(family, {"lora": entry}) == [
+        f"methods.lora: train_text_encoder is refused on {family.title} models: its pipeline's load_lora_weights "
+        "adapts the transformer only; remove it"]
+    with pytest.raises(ValueError, match=re.escape(f"train_text_encoder is refused on {family.title}")):
+        train_concept(base_model=model, targets_dir=targets, class_images_dir=None, concept_name="blue_dog",
+                      class_noun="dog", method_name="lora", params=method_params({**entry, "steps": 2}, family),
+                      out_dir=tmp_path / "out", state_dir=tmp_path / "state", log=lambda *_: None)
 
 
 def _run(spec: dict, hash_seed: str) -> subprocess.CompletedProcess:

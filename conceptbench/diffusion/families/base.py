@@ -94,7 +94,7 @@ class Family:
 
     def lora_text_encoders(self, pipe) -> list[tuple]:
         """The text encoders the pipeline's `load_lora_weights` adapts (train_text_encoder trains these)."""
-        return self.text_encoders(pipe)
+        return self.text_encoders(pipe) if self.text_encoder_lora else []
 
     def method_refusal(self, method_type: str) -> str | None:
         """Why `method_type` does not apply to this family, or None where it does."""

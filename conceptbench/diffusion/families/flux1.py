@@ -22,8 +22,14 @@ builtin:tiny-flux is of this family. Full DreamBooth and Custom Diffusion are re
 
 from __future__ import annotations
 
-from conceptbench.diffusion.families.base import Family, Noised, Objective
-from conceptbench.diffusion.families.flow_matching import SETTINGS, SETTINGS_SCHEMA, FlowMatching
+from conceptbench.diffusion.families.base import Noised, Objective
+from conceptbench.diffusion.families.flow_matching import (
+    NO_CROSS_ATTENTION,
+    SETTINGS,
+    SETTINGS_SCHEMA,
+    FlowMatching,
+    TransformerFamily,
+)
 
 # T5's prompt length in FluxPipeline (its default max_sequence_length) and in diffusers' trainer.
 MAX_SEQUENCE_LENGTH = 512
@@ -73,9 +79,8 @@ class FluxObjective(FlowMatching):
                                              self.vae_factor)
 
 
-class Flux1(Family):
+class Flux1(TransformerFamily):
     key, title, pipeline_class = "flux1", "FLUX.1", "FluxPipeline"
-    denoiser_name = "transformer"
     load_options = dict(image_encoder=None, feature_extractor=None)
     methods = {
         "lora": None,
@@ -83,11 +88,9 @@ class Flux1(Family):
         "pivotal_tuning": None,
         "dreambooth": f"{_LATER}: full fine-tuning of FLUX.1's 12B-parameter transformer; use lora (with "
                       "prior_preservation for DreamBooth-LoRA)",
-        "custom_diffusion": "it trains the keys and values of a UNet's cross-attention, which a joint-attention "
-                            "transformer does not have (text and image tokens share one attention)",
+        "custom_diffusion": NO_CROSS_ATTENTION,
     }
-    samplers, default_sampler = ("flow_match_euler",), "flow_match_euler"
-    size_multiple, size_reason = 16, "the VAE's 8x smaller latents are packed 2x2 into tokens"
+    lora_targets = tuple(LORA_TARGETS)
     embedding_keys = ("clip_l", "t5")  # diffusers' advanced FLUX trainer
     settings = {**SETTINGS, "guidance_scale": 3.5}
     settings_schema = {**SETTINGS_SCHEMA, "guidance_scale": {
@@ -100,10 +103,6 @@ class Flux1(Family):
 
     def lora_text_encoders(self, pipe) -> list[tuple]:
         return self.text_encoders(pipe)[:1]  # FluxLoraLoaderMixin loads CLIP's LoRA, not T5's
-
-    def method_defaults(self, method_type: str) -> dict:
-        adapts = method_type in ("lora", "pivotal_tuning")
-        return {**self.settings, **({"target_modules": list(LORA_TARGETS)} if adapts else {})}
 
     def encode_prompts(self, pipe, prompts: list[str], device) -> dict:
         prompt_embeds, pooled, _ = pipe.encode_prompt(prompts, device=device,
