@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -96,6 +97,23 @@ def load_saved_lora(out: Path, targets: list[str], pipeline_class, model, rank: 
     return tuned
 
 
+def assert_text_encoder_lora_refused(tmp_path: Path, model, targets, family) -> None:
+    """A family whose pipeline's load_lora_weights adapts the transformer only refuses a text-encoder LoRA (it would
+    be lost) at start-up and before training, by name."""
+    import pytest
+
+    from conceptbench.config.checks import method_family_problems
+
+    entry = {"type": "lora", "train_text_encoder": True}
+    assert method_family_problems(family, {"lora": entry}) == [
+        f"methods.lora: train_text_encoder is refused on {family.title} models: its pipeline's load_lora_weights "
+        "adapts the transformer only; remove it"]
+    with pytest.raises(ValueError, match=re.escape(f"train_text_encoder is refused on {family.title}")):
+        train_concept(base_model=model, targets_dir=targets, class_images_dir=None, concept_name="blue_dog",
+                      class_noun="dog", method_name="lora", params=method_params({**entry, "steps": 2}, family),
+                      out_dir=tmp_path / "out", state_dir=tmp_path / "state", log=lambda *_: None)
+
+
 def _run(spec: dict, hash_seed: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(KILL_RUNNER), json.dumps(spec)], capture_output=True, text=True,
                           timeout=600, env={**os.environ, "PYTHONHASHSEED": hash_seed})
@@ -114,22 +132,27 @@ def _digests(out: Path) -> dict[str, str]:
     return digests
 
 
-def assert_trainings_byte_identical_and_resumable(tmp_path: Path, model, targets, family, **overrides) -> None:
-    """A DreamBooth-LoRA training (8 steps, state every 3) run twice in processes with other string-hash seeds
-    writes byte-identical files (set order must not leak into them), and one killed with SIGKILL after step 5
-    resumes from its state of step 3 to the same files."""
-    params = lora_params(family, steps=8, checkpoint_every=3, prior_preservation=True, **overrides)
+def assert_trainings_byte_identical_and_resumable(tmp_path: Path, model, targets, family, method_type="lora",
+                                                  artifact="pytorch_lora_weights.safetensors", **overrides) -> None:
+    """A training (8 steps, state every 3; LoRA with class prior unless `method_type` says otherwise) run twice in
+    processes with other string-hash seeds writes byte-identical files (set order must not leak into them), and one
+    killed with SIGKILL after step 5 resumes from its state of step 3 to the same files."""
+    if method_type == "lora":
+        params = lora_params(family, steps=8, checkpoint_every=3, prior_preservation=True, **overrides)
+    else:
+        params = method_params({"type": method_type, "steps": 8, "learning_rate": 1e-2, "checkpoint_every": 3,
+                                **overrides}, family)
 
     def spec(name):
         return {"base_model": str(model), "targets_dir": str(targets), "class_images_dir": str(targets),
-                "concept_name": "blue_dog", "class_noun": "dog", "method_name": "lora", "params": params,
+                "concept_name": "blue_dog", "class_noun": "dog", "method_name": method_type, "params": params,
                 "out_dir": str(tmp_path / name / "out"), "state_dir": str(tmp_path / name / "state")}
 
     for name, seed in (("first", "1"), ("second", "2")):
         done = _run(spec(name), seed)
         assert done.returncode == 0, done.stderr
     first = _digests(tmp_path / "first" / "out")
-    assert "pytorch_lora_weights.safetensors" in first and "loss.csv" in first
+    assert artifact in first and "loss.csv" in first
     assert _digests(tmp_path / "second" / "out") == first
 
     killed = _run({**spec("resumed"), "signal": "SIGKILL", "at_step": 5}, "0")

@@ -34,10 +34,6 @@ def pipeline_family(model: str | Path) -> str:
     return model_family(model).key
 
 
-def is_sdxl(pipe) -> bool:
-    return type(pipe).__name__ == "StableDiffusionXLPipeline"
-
-
 def text_encoders(pipe) -> list[tuple]:
     """(component name, tokenizer, text encoder) of each text encoder the pipeline has: text_encoder, and
     text_encoder_2 on SDXL and FLUX.1."""

@@ -1,7 +1,9 @@
 """Textual Inversion (Gal et al. 2022): learn one new token embedding; the model itself stays frozen.
 
-On SDXL the token gets an embedding in each text encoder, saved as {"clip_l": ..., "clip_g": ...} (the layout of
-diffusers' SDXL textual inversion example); `load` gives each to `pipe.load_textual_inversion` with its encoder.
+Where a model has several text encoders the token gets an embedding in each, saved under the family's
+`embedding_keys` with the token in the file's metadata: SDXL {"clip_l", "clip_g"} (diffusers' SDXL textual inversion
+example), FLUX.1 {"clip_l", "t5"} (diffusers' advanced FLUX trainer); `load` gives each to
+`pipe.load_textual_inversion` with its encoder. The denoiser (UNet or transformer) stays frozen.
 """
 
 from __future__ import annotations
@@ -43,11 +45,12 @@ def check_placeholder(token: str, tokenizer) -> None:
 def prepare(pipe, concept_name: str, class_noun: str, params: dict):
     import torch
 
+    from conceptbench.diffusion.families import family_of
     from conceptbench.diffusion.pipelines import text_encoders
     from conceptbench.methods.training import TrainingSetup
 
     token = placeholder_token(concept_name, params)
-    pipe.unet.requires_grad_(False)
+    family_of(pipe).denoiser(pipe).requires_grad_(False)
     pipe.vae.requires_grad_(False)
     trainable, token_ids, restores = {}, [], []
     for index, (_, tokenizer, text_encoder) in enumerate(text_encoders(pipe)):
@@ -55,7 +58,9 @@ def prepare(pipe, concept_name: str, class_noun: str, params: dict):
         if tokenizer.add_tokens(token) != 1:
             raise ValueError(f"placeholder {token!r} is already a token of this tokenizer; choose another placeholder")
         token_id = tokenizer.convert_tokens_to_ids(token)
-        text_encoder.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+        # T5's embedding has spare rows past its tokenizer (32128 for 32100 tokens): it never shrinks here.
+        rows = text_encoder.get_input_embeddings().weight.shape[0]
+        text_encoder.resize_token_embeddings(max(len(tokenizer), rows), mean_resizing=False)
 
         # Start from the class noun's meaning (mean of its token embeddings), as the paper does.
         init_ids = tokenizer(class_noun, add_special_tokens=False).input_ids
@@ -85,35 +90,38 @@ def prepare(pipe, concept_name: str, class_noun: str, params: dict):
     )
 
 
-SDXL_KEYS = ("clip_l", "clip_g")  # the first and the second text encoder's embedding
-
-
 def save(pipe, setup, out_dir: Path, params: dict) -> None:
     from safetensors.torch import save_file
 
+    from conceptbench.diffusion.families import family_of
+
     rows = [weight.detach()[token_id].cpu().clone().unsqueeze(0).contiguous()
             for weight, token_id in zip(setup.trainable.values(), setup.extra["token_ids"])]
-    if len(rows) == 1:
+    keys = family_of(pipe).embedding_keys
+    if keys is None:
         save_file({setup.extra["token"]: rows[0]}, str(Path(out_dir) / ARTIFACT))
-    else:  # SDXL's keys name the encoders; the token's name goes into the file's metadata
-        save_file(dict(zip(SDXL_KEYS, rows)), str(Path(out_dir) / ARTIFACT), metadata={"token": setup.extra["token"]})
+    else:  # the keys name the encoders; the token's name goes into the file's metadata
+        save_file(dict(zip(keys, rows)), str(Path(out_dir) / ARTIFACT), metadata={"token": setup.extra["token"]})
 
 
 def load_token(pipe, checkpoint_dir) -> None:
-    """The stock calls: SD-1.x loads the file; SDXL gives each encoder its embedding under the file's token."""
+    """The stock calls: SD-1.x loads the file; SDXL and FLUX.1 give each encoder its embedding under the file's
+    token."""
     from safetensors import safe_open
     from safetensors.torch import load_file
 
-    from conceptbench.diffusion.pipelines import is_sdxl, text_encoders
+    from conceptbench.diffusion.families import family_of
+    from conceptbench.diffusion.pipelines import text_encoders
 
-    if not is_sdxl(pipe):
+    keys = family_of(pipe).embedding_keys
+    if keys is None:
         pipe.load_textual_inversion(str(checkpoint_dir), weight_name=ARTIFACT)
         return
     path = str(Path(checkpoint_dir) / ARTIFACT)
     with safe_open(path, framework="pt") as handle:
         token = handle.metadata()["token"]
     embeddings = load_file(path)
-    for key, (_, tokenizer, text_encoder) in zip(SDXL_KEYS, text_encoders(pipe)):
+    for key, (_, tokenizer, text_encoder) in zip(keys, text_encoders(pipe)):
         pipe.load_textual_inversion(embeddings[key], token=token, text_encoder=text_encoder, tokenizer=tokenizer)
 
 

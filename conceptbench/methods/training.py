@@ -318,6 +318,9 @@ def run_training(pipe, setup: TrainingSetup, config: TrainingConfig, instance_im
             log(f"{len(frozen.params)} frozen tensors stored in {attempt['frozen_dtype']}: "
                 f"{parameter_bytes(frozen.params) / 2**20:.0f} MiB")
         for step in range(start, config.steps):
+            # What draws from torch's global generator inside the models (T5's dropout while a FLUX.1 token trains;
+            # nothing on SD) draws the same in a resumed run: the loop's own numbers come from `generator`.
+            torch.manual_seed(config.seed * 1_000_003 + step)
             lr = config.lr_at(step)
             for group in optimizer.param_groups:
                 group["lr"] = lr * group["lr_scale"]

@@ -65,6 +65,9 @@ class Family:
     # their config schema. Empty for SD: its method entries keep the settings they always had.
     settings: dict = {}
     settings_schema: dict = {}
+    # The keys of a Textual Inversion file's embeddings, one per text encoder in text_encoders' order (the layout
+    # of diffusers' trainers for the family); None: one text encoder, its embedding under the token itself.
+    embedding_keys: tuple[str, ...] | None = None
     # Whether its pipeline's load_lora_weights adapts a text encoder (LoRA's train_text_encoder is refused if not).
     text_encoder_lora: bool = True
     # The names of the LOSS_OPTIONS its objective takes.
@@ -91,7 +94,7 @@ class Family:
 
     def lora_text_encoders(self, pipe) -> list[tuple]:
         """The text encoders the pipeline's `load_lora_weights` adapts (train_text_encoder trains these)."""
-        return self.text_encoders(pipe)
+        return self.text_encoders(pipe) if self.text_encoder_lora else []
 
     def method_refusal(self, method_type: str) -> str | None:
         """Why `method_type` does not apply to this family, or None where it does."""

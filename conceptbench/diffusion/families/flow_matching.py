@@ -15,7 +15,7 @@ timesteps, not the training ones.
 
 from __future__ import annotations
 
-from conceptbench.diffusion.families.base import Noised, Objective
+from conceptbench.diffusion.families.base import Family, Noised, Objective
 
 WEIGHTING_SCHEMES = ("none", "logit_normal", "mode", "cosmap", "sigma_sqrt")
 # The settings of every method entry on a flow-matching family, with diffusers' trainers' defaults.
@@ -27,6 +27,28 @@ SETTINGS_SCHEMA = {
     "logit_std": {"$ref": "#/$defs/positive_number"},
     "mode_scale": {"type": "number", "description": "weighting_scheme mode: its scale"},
 }
+
+
+# Custom Diffusion's reason on every joint-attention transformer.
+NO_CROSS_ATTENTION = ("it trains the keys and values of a UNet's cross-attention, which a joint-attention "
+                      "transformer does not have (text and image tokens share one attention)")
+
+
+class TransformerFamily(Family):
+    """What FLUX.1, FLUX.2 [klein] and Qwen-Image share: a joint-attention transformer trained by flow matching
+    (its settings), sampled by the model's own flow-matching Euler scheduler, on images whose sides are multiples of
+    16 (8x VAE, 2x2 packing); the method types that add a LoRA (LoRA, pivotal tuning) default to `lora_targets`,
+    the targets of diffusers' trainer for the family."""
+
+    denoiser_name = "transformer"
+    settings, settings_schema = dict(SETTINGS), dict(SETTINGS_SCHEMA)
+    samplers, default_sampler = ("flow_match_euler",), "flow_match_euler"
+    size_multiple, size_reason = 16, "the VAE's 8x smaller latents are packed 2x2 into tokens"
+    lora_targets: tuple[str, ...] = ()
+
+    def method_defaults(self, method_type: str) -> dict:
+        adds_lora = method_type in ("lora", "pivotal_tuning")
+        return {**self.settings, **({"target_modules": list(self.lora_targets)} if adds_lora else {})}
 
 
 class FlowMatching(Objective):

@@ -8,18 +8,28 @@ latents, conditioned on T5's hidden states and CLIP's pooled embedding, with FLU
   `guidance_scale` for every sample (3.5, as diffusers' trainer; its README trains at 1).
 - LoRA: diffusers' trainer's default targets (LORA_TARGETS); loads with `FluxPipeline.load_lora_weights`, which
   adapts the transformer and the CLIP text encoder (not T5).
+- Textual Inversion and pivotal tuning: the token gets an embedding in CLIP-L and in T5, saved as {"clip_l", "t5"}
+  (the layout of diffusers' advanced FLUX trainer, train_dreambooth_lora_flux_advanced.py, with T5 embeddings on),
+  loaded with one `pipe.load_textual_inversion(..., text_encoder=..., tokenizer=...)` per encoder; pivotal tuning's
+  LoRA takes LoRA's targets.
 
 - Sampling: FluxPipeline with the model's own FlowMatchEulerDiscreteScheduler (the only sampler offered), at
   `generation.guidance_scale` as FLUX.1-dev's guidance embedding; images' sides a multiple of 16 (8x VAE, 2x2
   packing).
 
-builtin:tiny-flux is of this family. The methods other than LoRA and DreamBooth-LoRA are refused.
+builtin:tiny-flux is of this family. Full DreamBooth and Custom Diffusion are refused.
 """
 
 from __future__ import annotations
 
-from conceptbench.diffusion.families.base import Family, Noised, Objective
-from conceptbench.diffusion.families.flow_matching import SETTINGS, SETTINGS_SCHEMA, FlowMatching
+from conceptbench.diffusion.families.base import Noised, Objective
+from conceptbench.diffusion.families.flow_matching import (
+    NO_CROSS_ATTENTION,
+    SETTINGS,
+    SETTINGS_SCHEMA,
+    FlowMatching,
+    TransformerFamily,
+)
 
 # T5's prompt length in FluxPipeline (its default max_sequence_length) and in diffusers' trainer.
 MAX_SEQUENCE_LENGTH = 512
@@ -69,22 +79,19 @@ class FluxObjective(FlowMatching):
                                              self.vae_factor)
 
 
-class Flux1(Family):
+class Flux1(TransformerFamily):
     key, title, pipeline_class = "flux1", "FLUX.1", "FluxPipeline"
-    denoiser_name = "transformer"
     load_options = dict(image_encoder=None, feature_extractor=None)
     methods = {
         "lora": None,
-        "textual_inversion": f"{_LATER}: it needs embeddings for both CLIP-L and T5, as diffusers' advanced FLUX "
-                             "trainer learns them",
-        "pivotal_tuning": f"{_LATER}: its token needs embeddings for both CLIP-L and T5",
+        "textual_inversion": None,
+        "pivotal_tuning": None,
         "dreambooth": f"{_LATER}: full fine-tuning of FLUX.1's 12B-parameter transformer; use lora (with "
                       "prior_preservation for DreamBooth-LoRA)",
-        "custom_diffusion": "it trains the keys and values of a UNet's cross-attention, which a joint-attention "
-                            "transformer does not have (text and image tokens share one attention)",
+        "custom_diffusion": NO_CROSS_ATTENTION,
     }
-    samplers, default_sampler = ("flow_match_euler",), "flow_match_euler"
-    size_multiple, size_reason = 16, "the VAE's 8x smaller latents are packed 2x2 into tokens"
+    lora_targets = tuple(LORA_TARGETS)
+    embedding_keys = ("clip_l", "t5")  # diffusers' advanced FLUX trainer
     settings = {**SETTINGS, "guidance_scale": 3.5}
     settings_schema = {**SETTINGS_SCHEMA, "guidance_scale": {
         "type": "number", "minimum": 0,
@@ -96,9 +103,6 @@ class Flux1(Family):
 
     def lora_text_encoders(self, pipe) -> list[tuple]:
         return self.text_encoders(pipe)[:1]  # FluxLoraLoaderMixin loads CLIP's LoRA, not T5's
-
-    def method_defaults(self, method_type: str) -> dict:
-        return {**self.settings, **({"target_modules": list(LORA_TARGETS)} if method_type == "lora" else {})}
 
     def encode_prompts(self, pipe, prompts: list[str], device) -> dict:
         prompt_embeds, pooled, _ = pipe.encode_prompt(prompts, device=device,

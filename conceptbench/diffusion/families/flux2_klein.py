@@ -19,8 +19,8 @@ DreamBooth-LoRA are refused.
 
 from __future__ import annotations
 
-from conceptbench.diffusion.families.base import Family, Noised, Objective
-from conceptbench.diffusion.families.flow_matching import SETTINGS, SETTINGS_SCHEMA, FlowMatching
+from conceptbench.diffusion.families.base import Noised, Objective
+from conceptbench.diffusion.families.flow_matching import NO_CROSS_ATTENTION, FlowMatching, TransformerFamily
 
 # The script's default --lora_layers: the double-stream blocks' attention, the single-stream blocks' fused
 # projection and their outputs (24 single blocks: the 9B model's; the 4B model has 20).
@@ -55,31 +55,22 @@ class KleinObjective(FlowMatching):
         return self.pipeline._unpack_latents_with_ids(pred[:, :packed.shape[1]], image_ids)
 
 
-class Flux2Klein(Family):
+class Flux2Klein(TransformerFamily):
     key, title, pipeline_class = "flux2_klein", "FLUX.2 [klein]", "Flux2KleinPipeline"
-    denoiser_name = "transformer"
     methods = {
         "lora": None,
         "textual_inversion": f"{_LATER}: its text encoder is a Qwen3 language model, not a CLIP text encoder",
         "pivotal_tuning": f"{_LATER}: its token would need an embedding in the Qwen3 language model",
         "dreambooth": f"{_LATER}: full fine-tuning of the transformer; use lora (with prior_preservation for "
                       "DreamBooth-LoRA)",
-        "custom_diffusion": "it trains the keys and values of a UNet's cross-attention, which a joint-attention "
-                            "transformer does not have (text and image tokens share one attention)",
+        "custom_diffusion": NO_CROSS_ATTENTION,
     }
-    text_encoder_lora = False
-    settings, settings_schema = dict(SETTINGS), dict(SETTINGS_SCHEMA)
-    samplers, default_sampler = ("flow_match_euler",), "flow_match_euler"
-    size_multiple, size_reason = 16, "the VAE's 8x smaller latents are patchified 2x2"
+    text_encoder_lora = False  # Flux2LoraLoaderMixin loads the transformer's LoRA only
+    size_reason = "the VAE's 8x smaller latents are patchified 2x2"
+    lora_targets = tuple(LORA_TARGETS)
 
     def text_encoders(self, pipe) -> list[tuple]:
         return [("text_encoder", pipe.tokenizer, pipe.text_encoder)]
-
-    def lora_text_encoders(self, pipe) -> list[tuple]:
-        return []  # Flux2LoraLoaderMixin loads the transformer's LoRA only
-
-    def method_defaults(self, method_type: str) -> dict:
-        return {**self.settings, **({"target_modules": list(LORA_TARGETS)} if method_type == "lora" else {})}
 
     def encode_prompts(self, pipe, prompts: list[str], device) -> dict:
         prompt_embeds, text_ids = pipe.encode_prompt(prompts, device=device)

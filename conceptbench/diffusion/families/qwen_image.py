@@ -22,8 +22,8 @@ builtin:tiny-qwen-image is of this family. The methods other than LoRA and Dream
 
 from __future__ import annotations
 
-from conceptbench.diffusion.families.base import Family, Noised, Objective
-from conceptbench.diffusion.families.flow_matching import SETTINGS, SETTINGS_SCHEMA, FlowMatching
+from conceptbench.diffusion.families.base import Noised, Objective
+from conceptbench.diffusion.families.flow_matching import NO_CROSS_ATTENTION, FlowMatching, TransformerFamily
 
 LORA_TARGETS = ["to_k", "to_q", "to_v", "to_out.0"]
 # The negative prompt of Qwen-Image's model card: true CFG needs one, and this one asks for nothing in particular.
@@ -60,31 +60,21 @@ class QwenImageObjective(FlowMatching):
                                              self.vae_factor)
 
 
-class QwenImage(Family):
+class QwenImage(TransformerFamily):
     key, title, pipeline_class = "qwen_image", "Qwen-Image", "QwenImagePipeline"
-    denoiser_name = "transformer"
     methods = {
         "lora": None,
         "textual_inversion": f"{_LATER}: its text encoder is a Qwen2.5-VL language model, not a CLIP text encoder",
         "pivotal_tuning": f"{_LATER}: its token would need an embedding in the Qwen2.5-VL language model",
         "dreambooth": "full fine-tuning of Qwen-Image's 20B-parameter transformer is not offered; use lora (with "
                       "prior_preservation for DreamBooth-LoRA)",
-        "custom_diffusion": "it trains the keys and values of a UNet's cross-attention, which a joint-attention "
-                            "transformer does not have (text and image tokens share one attention)",
+        "custom_diffusion": NO_CROSS_ATTENTION,
     }
-    text_encoder_lora = False
-    settings, settings_schema = dict(SETTINGS), dict(SETTINGS_SCHEMA)
-    samplers, default_sampler = ("flow_match_euler",), "flow_match_euler"
-    size_multiple, size_reason = 16, "the VAE's 8x smaller latents are packed 2x2 into tokens"
+    text_encoder_lora = False  # QwenImageLoraLoaderMixin loads the transformer's LoRA only
+    lora_targets = tuple(LORA_TARGETS)
 
     def text_encoders(self, pipe) -> list[tuple]:
         return [("text_encoder", pipe.tokenizer, pipe.text_encoder)]
-
-    def lora_text_encoders(self, pipe) -> list[tuple]:
-        return []  # QwenImageLoraLoaderMixin loads the transformer's LoRA only
-
-    def method_defaults(self, method_type: str) -> dict:
-        return {**self.settings, **({"target_modules": list(LORA_TARGETS)} if method_type == "lora" else {})}
 
     def vae_input(self, pixels):
         return pixels.unsqueeze(2)  # a video VAE: each image is a one-frame video

@@ -22,6 +22,7 @@ def size_condition(height: int, width: int, device):
 
 class SDXL(SD1):
     key, title, pipeline_class = "sdxl", "SDXL", "StableDiffusionXLPipeline"
+    embedding_keys = ("clip_l", "clip_g")  # diffusers' SDXL textual inversion example
     load_options = dict(feature_extractor=None, image_encoder=None)
 
     def text_encoders(self, pipe) -> list[tuple]:

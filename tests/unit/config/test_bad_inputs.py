@@ -388,12 +388,12 @@ def test_a_flux_model_refuses_each_method_sampler_and_size_that_does_not_apply(t
         raw["methods"]["my_ti"] = {"type": "textual_inversion"}
         raw["methods"]["my_cd"] = {"type": "custom_diffusion"}
         message = message_of(work, raw)
-        assert_names(message, "methods.my_ti: textual_inversion is refused on FLUX.1 models", "CLIP-L and T5",
-                     "methods.dreambooth: dreambooth is refused on FLUX.1", "use lora",
+        assert_names(message, "methods.dreambooth: dreambooth is refused on FLUX.1", "use lora",
                      "methods.my_cd: custom_diffusion is refused on FLUX.1", "joint-attention transformer",
                      "generation.scheduler: ddim does not sample FLUX.1 models", "use one of flow_match_euler",
                      "resolution: 40 is not a multiple of 16", "packed 2x2", "32 or 48")
-        assert "methods.lora" not in message and "base_model" not in message  # LoRA applies; the model runs
+        # LoRA and Textual Inversion apply (a token in CLIP-L and T5); the model runs
+        assert "methods.lora" not in message and "methods.my_ti" not in message and "base_model" not in message
 
         raw["resolution"] = 32
         del raw["generation"]["scheduler"]

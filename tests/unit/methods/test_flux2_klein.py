@@ -10,6 +10,7 @@ import pytest
 import torch
 from family_helpers import (
     assert_refused_before_training,
+    assert_text_encoder_lora_refused,
     assert_trainings_byte_identical_and_resumable,
     load_saved_lora,
     loop_config,
@@ -20,8 +21,7 @@ from family_helpers import (
 from conceptbench.diffusion.families import flux2_klein
 from conceptbench.diffusion.families.base import Noised
 from conceptbench.diffusion.pipelines import load_pipeline, pipeline_family
-from conceptbench.methods import get_method, method_params
-from conceptbench.methods.job import train_concept
+from conceptbench.methods import get_method
 
 LORA = "pytorch_lora_weights.safetensors"
 FAMILY = flux2_klein.FAMILY
@@ -116,17 +116,7 @@ def test_a_method_that_does_not_apply_is_refused_before_training(tmp_path, tiny_
 
 def test_a_text_encoder_lora_is_refused_at_start_up_and_before_training(tmp_path, tiny_klein_model, dog_targets):
     """Flux2KleinPipeline.load_lora_weights adapts the transformer only: a trained text-encoder LoRA would be lost."""
-    from conceptbench.config.checks import method_family_problems
-
-    entry = {"type": "lora", "train_text_encoder": True}
-    assert method_family_problems(FAMILY, {"lora": entry}) == [
-        "methods.lora: train_text_encoder is refused on FLUX.2 [klein] models: its pipeline's load_lora_weights "
-        "adapts the transformer only; remove it"]
-    with pytest.raises(ValueError, match="train_text_encoder is refused on FLUX.2"):
-        train_concept(base_model=tiny_klein_model, targets_dir=dog_targets, class_images_dir=None,
-                      concept_name="blue_dog", class_noun="dog", method_name="lora",
-                      params=method_params({**entry, "steps": 2}, FAMILY), out_dir=tmp_path / "out",
-                      state_dir=tmp_path / "state", log=lambda *_: None)
+    assert_text_encoder_lora_refused(tmp_path, tiny_klein_model, dog_targets, FAMILY)
 
 
 @pytest.mark.workflow
