@@ -317,6 +317,7 @@ def run_training(pipe, setup: TrainingSetup, config: TrainingConfig, instance_im
         if frozen is not None:
             log(f"{len(frozen.params)} frozen tensors stored in {attempt['frozen_dtype']}: "
                 f"{parameter_bytes(frozen.params) / 2**20:.0f} MiB")
+        compute_dtype = denoiser.dtype  # read once (Objective.predict): no step changes it
         for step in range(start, config.steps):
             # What draws from torch's global generator inside the models (T5's dropout while a FLUX.1 token trains;
             # nothing on SD) draws the same in a resumed run: the loop's own numbers come from `generator`.
@@ -339,7 +340,7 @@ def run_training(pipe, setup: TrainingSetup, config: TrainingConfig, instance_im
                     conditioning = family.encode_prompts(pipe, prompts, device)
                 else:  # each prompt's conditioning once per sample: instance prompts, then class prompts
                     conditioning = family.batch_conditioning([fixed_inst] + ([fixed_class] if use_prior else []), bs)
-                pred = objective.predict(denoiser, noised, conditioning)
+                pred = objective.predict(denoiser, noised, conditioning, compute_dtype)
             pred, target, weighting = pred.float(), noised.target.float(), noised.weighting
             if use_prior:
                 first, rest = slice(None, bs), slice(bs, None)
