@@ -92,3 +92,16 @@ def test_a_job_killed_with_minus_9_leaves_no_stale_lock(tmp_path):
     holder.wait(timeout=60)
     again = _second_job(tmp_path, "logs/second.log")
     assert again.returncode == 0, again.stderr
+
+
+def test_a_job_s_start_up_is_measured_from_when_its_process_started():
+    """The start-up a job logs (and bench/dag.py splits off) lies within the time its process has existed: psutil's
+    create_time, which adds Linux's boot time in whole seconds, put every job's start up to 1 s too early."""
+    import time
+
+    probe = "import time; from conceptbench.jobs import process_age; print(process_age(), time.time())"
+    launched = time.time()
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+    age, now = float(out[0]), float(out[1])
+    started = now - age  # when the process started, as the job would report it
+    assert launched - 0.05 <= started <= now, (age, now - launched)
