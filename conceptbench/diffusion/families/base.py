@@ -42,10 +42,10 @@ class Objective:
         """Draw noise and timesteps from `generator` (the loop's one CPU generator: resumable) for a batch."""
         raise NotImplementedError
 
-    def predict(self, denoiser, noised: Noised, conditioning: dict, dtype=None):
+    def predict(self, denoiser, noised: Noised, conditioning: dict, dtype):
         """The denoiser's output for `noised.noisy`, in the shape of `noised.target`, its inputs cast to `dtype` (the
-        denoiser's, `denoiser.dtype`, when None). The training loop reads that dtype once and passes it: diffusers'
-        `ModelMixin.dtype` walks every submodule, 5 ms a call on the world's UNet with LoRA, 7% of its training."""
+        denoiser's). The training loop reads that once and passes it: diffusers' `ModelMixin.dtype` walks every
+        submodule, 1.8 ms a call on the world's UNet with LoRA, about 0.55 s of a 300-step LoRA training."""
         raise NotImplementedError
 
     def loss(self, pred, target, weighting):

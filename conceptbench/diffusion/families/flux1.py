@@ -60,11 +60,10 @@ class FluxObjective(FlowMatching):
         """FluxTransformer2DModel multiplies its timestep by 1000 (diffusers' trainer and pipeline pass t / 1000)."""
         return timesteps / 1000
 
-    def predict(self, denoiser, noised: Noised, conditioning: dict, dtype=None):
+    def predict(self, denoiser, noised: Noised, conditioning: dict, dtype):
         import torch
 
         batch, channels, height, width = noised.noisy.shape
-        dtype = denoiser.dtype if dtype is None else dtype
         packed = self.pipeline._pack_latents(noised.noisy, batch, channels, height, width)
         image_ids = self.pipeline._prepare_latent_image_ids(batch, height // 2, width // 2, self.device, dtype)
         text = conditioning["prompt_embeds"]

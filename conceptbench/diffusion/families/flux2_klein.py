@@ -45,8 +45,7 @@ class KleinObjective(FlowMatching):
     def model_input(self, latents):
         return (self.pipeline._patchify_latents(latents) - self.mean.to(latents.dtype)) / self.std.to(latents.dtype)
 
-    def predict(self, denoiser, noised: Noised, conditioning: dict, dtype=None):
-        dtype = denoiser.dtype if dtype is None else dtype
+    def predict(self, denoiser, noised: Noised, conditioning: dict, dtype):
         image_ids = self.pipeline._prepare_latent_ids(noised.noisy).to(self.device)
         packed = self.pipeline._pack_latents(noised.noisy)
         pred = denoiser(hidden_states=packed.to(dtype), timestep=noised.timesteps / 1000, guidance=None,

@@ -87,13 +87,13 @@ class NoisePrediction(Objective):
                                                                       self.snr_gamma, prediction)
         return Noised(noisy, timesteps, target, weights)
 
-    def predict(self, denoiser, noised: Noised, conditioning: dict, dtype=None):
-        dtype = denoiser.dtype if dtype is None else dtype
+    def predict(self, denoiser, noised: Noised, conditioning: dict, dtype):
         # SDXL's added conditioning: the pooled text embedding and the size numbers.
         added = None if self.time_ids is None else {
             "text_embeds": conditioning["pooled"].to(dtype),
             "time_ids": self.time_ids.expand(len(noised.noisy), -1).to(dtype)}
-        return denoiser(noised.noisy, noised.timesteps, conditioning["hidden"].to(dtype), added_cond_kwargs=added).sample
+        return denoiser(noised.noisy, noised.timesteps, conditioning["hidden"].to(dtype),
+                        added_cond_kwargs=added).sample
 
     def loss(self, pred, target, weighting):
         return denoising_loss(pred, target, weighting)

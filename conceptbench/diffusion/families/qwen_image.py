@@ -47,9 +47,8 @@ class QwenImageObjective(FlowMatching):
     def model_input(self, latents):
         return (latents - self.mean.to(latents.dtype)) / self.std.to(latents.dtype)
 
-    def predict(self, denoiser, noised: Noised, conditioning: dict, dtype=None):
+    def predict(self, denoiser, noised: Noised, conditioning: dict, dtype):
         batch, channels, _, height, width = noised.noisy.shape
-        dtype = denoiser.dtype if dtype is None else dtype
         frames_first = noised.noisy.permute(0, 2, 1, 3, 4)  # (B, 1, C, H, W), as the pipeline packs them
         packed = self.pipeline._pack_latents(frames_first, batch, channels, height, width)
         pred = denoiser(hidden_states=packed.to(dtype), timestep=noised.timesteps / 1000,

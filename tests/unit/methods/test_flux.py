@@ -72,7 +72,7 @@ def test_training_gives_the_transformer_what_the_pipeline_gives_it(tiny_flux_mod
     assert unpacked.shape == (1, 4, 16, 16)
     noised = Noised(unpacked, seen["timestep"] * 1000, target=None)
     with torch.no_grad():
-        objective.predict(pipe.transformer, noised, conditioning)
+        objective.predict(pipe.transformer, noised, conditioning, pipe.transformer.dtype)
     ours = calls.pop()
     for key in ("hidden_states", "img_ids", "txt_ids", "encoder_hidden_states", "pooled_projections", "guidance"):
         torch.testing.assert_close(ours[key], seen[key], rtol=0, atol=0, msg=key)

@@ -70,7 +70,8 @@ def test_training_gives_the_transformer_what_the_pipeline_gives_it(tiny_klein_mo
     unpacked = Flux2KleinPipeline._unpack_latents_with_ids(seen["hidden_states"], image_ids)
     assert unpacked.shape == (1, 16, 8, 8)
     with torch.no_grad():
-        objective.predict(pipe.transformer, Noised(unpacked, seen["timestep"] * 1000, target=None), conditioning)
+        objective.predict(pipe.transformer, Noised(unpacked, seen["timestep"] * 1000, target=None), conditioning,
+                          pipe.transformer.dtype)
     ours = calls.pop()
     for key in ("hidden_states", "img_ids", "txt_ids", "encoder_hidden_states"):
         torch.testing.assert_close(ours[key], seen[key], rtol=0, atol=0, msg=key)

@@ -72,7 +72,7 @@ def test_training_gives_the_transformer_what_the_pipeline_gives_it(tiny_qwen_mod
     assert unpacked.shape == (1, 4, 1, 8, 8)
     with torch.no_grad():
         pred = objective.predict(pipe.transformer, Noised(unpacked, seen["timestep"] * 1000, target=None),
-                                 conditioning)
+                                 conditioning, pipe.transformer.dtype)
     ours = calls.pop()
     for key in ("hidden_states", "encoder_hidden_states"):
         torch.testing.assert_close(ours[key], seen[key], rtol=0, atol=0, msg=key)
@@ -118,8 +118,9 @@ def test_instance_and_class_prompts_are_joined_as_diffusers_trainer_joins_them(t
     noisy = torch.randn(4, 4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     timesteps = torch.full((4,), 500.0)
     with torch.no_grad():
-        together = objective.predict(pipe.transformer, Noised(noisy, timesteps, None), joined)
-        alone = objective.predict(pipe.transformer, Noised(noisy[:1], timesteps[:1], None), short)
+        dtype = pipe.transformer.dtype
+        together = objective.predict(pipe.transformer, Noised(noisy, timesteps, None), joined, dtype)
+        alone = objective.predict(pipe.transformer, Noised(noisy[:1], timesteps[:1], None), short, dtype)
     torch.testing.assert_close(together[:1], alone, rtol=1e-5, atol=1e-6)
 
 
