@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from conceptbench.warm import WORKER, hand_over
+from conceptbench.warm import WORKER, hand_over, proc_stat
 
 # Before anything else: with a warm-start server running, the rest of the script runs in a worker of it, which
 # has imported torch and the rest already (conceptbench/warm.py); this process only waits for it.
@@ -106,7 +106,7 @@ def process_age() -> float:
     psutil's create_time adds the boot time, which Linux gives in whole seconds, so its age was off by up to 1 s
     (0.92 s on this machine, every job alike)."""
     try:
-        start_ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        start_ticks = int(proc_stat()[19])
         uptime = float(Path("/proc/uptime").read_text().split()[0])
     except (OSError, ValueError, IndexError):  # not Linux
         import psutil

@@ -106,12 +106,18 @@ def hand_over() -> None:
     os._exit(code)
 
 
+def proc_stat(pid: int | str = "self") -> list[str]:
+    """The fields of /proc/<pid>/stat after the command name (which may hold spaces and parentheses): [0] is the
+    state, [1] the parent's pid, [19] the start time in clock ticks since boot. Linux only (OSError elsewhere)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def _descends_from(pid: int) -> bool:
     """Whether `pid` is an ancestor of this process (read from /proc: Linux; elsewhere no warm start)."""
     current = os.getpid()
     for _ in range(64):
         try:
-            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            fields = proc_stat(current)
         except OSError:
             return False
         current = int(fields[1])  # the parent's pid
