@@ -70,12 +70,20 @@ def method_family_problems(family, entries: dict) -> list[str]:
 
 
 def sampler_problems(config: dict, family) -> list[str]:
-    """A generation.scheduler that does not fit the base model's family (left out, it is the family's own)."""
-    name = config["generation"]["scheduler"]
-    if family is None or name is None:
+    """A generation.scheduler that does not fit the base model's family (left out, it is the family's own), and
+    sampler steps (of the generations and of the class images) too few for it."""
+    if family is None:
         return []
-    reason = family.sampler_refusal(name)
-    return [] if reason is None else [f"generation.scheduler: {reason}"]
+    problems = []
+    name = config["generation"]["scheduler"]
+    reason = None if name is None else family.sampler_refusal(name)
+    if reason is not None:
+        problems.append(f"generation.scheduler: {reason}")
+    for section in ("generation", "prior"):
+        reason = family.steps_refusal(config[section]["steps"])
+        if reason is not None:
+            problems.append(f"{section}.steps: {reason}")
+    return problems
 
 
 def size_problems(config: dict, family=None) -> list[str]:

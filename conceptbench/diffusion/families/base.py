@@ -81,6 +81,9 @@ class Family:
     # The images' side must be a multiple of this: the VAE's downsampling (8x) times any patching of the latents.
     size_multiple: int = 8
     size_reason: str = "the VAE works on 8x smaller latents"
+    # The fewest sampler steps its default scheduler takes, and why (1 everywhere but Qwen-Image).
+    min_sampler_steps: int = 1
+    min_steps_reason: str = ""
 
     def pipeline_type(self):
         import diffusers
@@ -120,6 +123,12 @@ class Family:
             return None
         return (f"{name} does not sample {self.title} models; use one of {', '.join(self.samplers)}, or leave "
                 f"generation.scheduler out for {self.default_sampler}")
+
+    def steps_refusal(self, steps: int) -> str | None:
+        """Why `steps` sampler steps do not sample this family's models, or None where they do."""
+        if steps >= self.min_sampler_steps:
+            return None
+        return f"{steps} is too few steps for {self.title} models ({self.min_steps_reason}); use {self.min_sampler_steps} or more"
 
     def text_encoder_refusal(self, params: dict) -> str | None:
         """Why a method entry's train_text_encoder does not apply to this family, or None."""

@@ -71,6 +71,10 @@ class QwenImage(TransformerFamily):
     }
     text_encoder_lora = False  # QwenImageLoraLoaderMixin loads the transformer's LoRA only
     lora_targets = tuple(LORA_TARGETS)
+    # Its scheduler stretches the schedule so that the last sigma is shift_terminal (0.02): with one step the
+    # stretch divides 0 by 0, and diffusers' FlowMatchEulerDiscreteScheduler samples at a NaN timestep.
+    min_sampler_steps = 2
+    min_steps_reason = "its scheduler's shift_terminal stretch gives a NaN timestep at 1 step"
 
     def text_encoders(self, pipe) -> list[tuple]:
         return [("text_encoder", pipe.tokenizer, pipe.text_encoder)]

@@ -402,6 +402,24 @@ def test_a_flux_model_refuses_each_method_sampler_and_size_that_does_not_apply(t
         assert config["generation"]["scheduler"] == "flow_match_euler"
 
 
+def test_a_qwen_image_model_refuses_one_sampler_step_for_generations_and_class_images(tmp_path):
+    """Qwen-Image's scheduler samples at a NaN timestep at 1 step (test_qwen_image.py shows it): start-up refuses
+    generation.steps and prior.steps of 1 by name; 2 steps load, and SD models take 1."""
+    raw = base_config(tmp_path)
+    raw["base_model"] = "builtin:tiny-qwen-image"
+    raw["methods"] = {"lora": raw["methods"]["lora"]}
+    raw["generation"].pop("scheduler", None)  # each family's own
+    raw["generation"]["steps"] = 1
+    raw["prior"] = {"steps": 1}
+    assert_names(message_of(tmp_path, raw), "generation.steps: 1 is too few steps for Qwen-Image models",
+                 "prior.steps: 1 is too few", "NaN timestep", "use 2 or more")
+    raw["generation"]["steps"] = raw["prior"]["steps"] = 2
+    assert load_config_file(write_config_file(tmp_path, raw), tmp_path)["generation"]["steps"] == 2
+    raw["base_model"] = "builtin:tiny"
+    raw["generation"]["steps"] = raw["prior"]["steps"] = 1
+    assert load_config_file(write_config_file(tmp_path, raw), tmp_path)["prior"]["steps"] == 1
+
+
 def test_an_sd_model_left_without_a_sampler_samples_with_ddim(tmp_path):
     raw = base_config(tmp_path)
     raw["base_model"] = "builtin:tiny"
