@@ -128,7 +128,8 @@ class Family:
         """Why `steps` sampler steps do not sample this family's models, or None where they do."""
         if steps >= self.min_sampler_steps:
             return None
-        return f"{steps} is too few steps for {self.title} models ({self.min_steps_reason}); use {self.min_sampler_steps} or more"
+        return (f"{steps} is too few steps for {self.title} models ({self.min_steps_reason}); use "
+                f"{self.min_sampler_steps} or more")
 
     def text_encoder_refusal(self, params: dict) -> str | None:
         """Why a method entry's train_text_encoder does not apply to this family, or None."""

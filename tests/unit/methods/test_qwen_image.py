@@ -34,14 +34,13 @@ def _generate(pipe, prompt, seed=0):
                 generator=torch.Generator().manual_seed(seed), output_type="np").images
 
 
-def test_one_sampler_step_gives_a_nan_timestep_and_two_do_not():
-    """Why start-up refuses 1 step on Qwen-Image (FAMILY.min_sampler_steps): the scheduler of its model (and of
-    builtin:tiny-qwen-image) stretches the schedule to end at shift_terminal, which divides 0 by 0 at one step."""
+def test_one_sampler_step_gives_a_nan_timestep_and_two_do_not(tiny_qwen_model):
+    """Why start-up refuses 1 step on Qwen-Image (FAMILY.min_sampler_steps): the scheduler of builtin:tiny-qwen-image
+    (Qwen-Image's own settings) stretches the schedule to end at shift_terminal, which divides 0 by 0 at one step."""
     from diffusers import FlowMatchEulerDiscreteScheduler
 
-    scheduler = FlowMatchEulerDiscreteScheduler(shift=1.0, use_dynamic_shifting=True, base_shift=0.5, max_shift=0.9,
-                                                base_image_seq_len=256, max_image_seq_len=8192, shift_terminal=0.02,
-                                                time_shift_type="exponential")
+    scheduler = FlowMatchEulerDiscreteScheduler.from_pretrained(tiny_qwen_model, subfolder="scheduler")
+    assert scheduler.config.shift_terminal
     with np.errstate(all="ignore"):
         scheduler.set_timesteps(1, mu=0.5)
     assert torch.isnan(scheduler.timesteps).all()
